@@ -1,0 +1,157 @@
+/**
+ * The command line: parses flags, calls a command, prints its result (text,
+ * or JSON alone on stdout with --json) and maps errors to exit codes. The only
+ * module that prints results or exits.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { loadProject, type Project } from './config.js';
+import { ExitCode, MlmdError, UsageError } from './errors.js';
+import { processRunner } from './exec.js';
+import { hermeticGit, userUrlRewrites } from './git.js';
+import { withLock } from './lock.js';
+import { stderrLogger } from './log.js';
+import { renderApply, renderApplyMarkdown, renderBuild, renderSync } from './report.js';
+import { parseToolchainKind } from './toolchain.js';
+import type { Deps } from './commands/deps.js';
+
+interface GlobalArgs {
+  json: boolean;
+  root?: string;
+  verbose: boolean;
+  quiet: boolean;
+}
+
+async function makeDeps(args: GlobalArgs): Promise<Deps> {
+  const log = stderrLogger({ verbose: args.verbose, quiet: args.quiet });
+  const runner = processRunner(log);
+  const git = hermeticGit(runner, await userUrlRewrites(runner));
+  return { runner, git, log };
+}
+
+function project(args: GlobalArgs): Project {
+  return args.root ? loadProject(args.root, { exact: true }) : loadProject(process.cwd());
+}
+
+function emit(args: GlobalArgs, result: unknown, text: string): void {
+  process.stdout.write(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${text}\n`);
+}
+
+let exitCode: number = ExitCode.ok;
+
+/** Runs a command under the checkout's lock, prints its result, and sets the exit code. */
+async function run<T>(args: GlobalArgs, name: string, fn: (p: Project, deps: Deps) => Promise<T>, render: (r: T) => string, code: (r: T) => number = () => ExitCode.ok): Promise<void> {
+  const p = project(args);
+  const deps = await makeDeps(args);
+  const result = await withLock(p.cacheDir, name, async (stale) => {
+    if (stale) deps.log.warn(`an earlier run (${stale.command}, pid ${stale.pid}) was interrupted; its lock was released`);
+    return fn(p, deps);
+  });
+  emit(args, result, render(result));
+  exitCode = code(result);
+}
+
+export function buildCli(argv: string[]): Argv<GlobalArgs> {
+  return yargs(argv)
+    .scriptName('mlmd-remote')
+    .usage('$0 <command> [options]\n\nBuilds a remote-only, pure-Python wheel of ML Metadata from upstream/ and the patch series.')
+    .option('json', { type: 'boolean', default: false, describe: 'Print the result as JSON on stdout (progress stays on stderr)' })
+    .option('root', { type: 'string', describe: 'The mlmd-remote checkout (default: found from the current directory)' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'Show every command the tool runs' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'No progress on stderr' })
+    .command(
+      'sync',
+      'Bring upstream/ to the pinned commit (checking that the tag still names it)',
+      (y) =>
+        y
+          .option('upstream-url', { type: 'string', describe: 'Fetch upstream from this URL (a mirror); also MLMD_REMOTE_UPSTREAM_URL' })
+          .option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' })
+          .example('$0 sync', 'check out the pin')
+          .example('$0 sync --upstream-url https://mirror.example/ml-metadata.git', 'use a mirror'),
+      (a) => run(a, 'sync', (p, d) => import('./commands/sync.js').then((m) => m.sync({ project: p, url: a.upstreamUrl, force: a.force }, d)), renderSync),
+    )
+    .command(
+      'apply',
+      'Reset upstream/ to the pin and apply WORKSPACE.patch and the series',
+      (y) =>
+        y
+          .option('check', { type: 'boolean', default: false, describe: 'Only try the series on a scratch index; change nothing' })
+          .option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' })
+          .option('markdown', { type: 'boolean', default: false, describe: 'Print the per-patch report as markdown' }),
+      (a) =>
+        run(
+          a,
+          'apply',
+          (p, d) => import('./commands/apply.js').then((m) => m.apply({ project: p, check: a.check, force: a.force }, d)),
+          (r) => (a.markdown ? renderApplyMarkdown(r) : renderApply(r)),
+          (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict),
+        ),
+    )
+    .command(
+      'build',
+      'Build the wheel into dist/ (pin + series -> bazel -> setuptools), without touching upstream/',
+      (y) =>
+        y
+          .option('profile', { type: 'string', default: 'default', describe: 'Build profile from mlmd-remote.json: default (ml-metadata-remote) or drop-in (ml-metadata, +remote.N)' })
+          .option('toolchain', { type: 'string', describe: 'Proto toolchain: grpcio-tools (pinned, from PyPI) or system (protoc + grpc_python_plugin on PATH)' })
+          .option('python', { type: 'string', describe: 'Python for the build venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
+          .option('bazel', { type: 'string', describe: 'Absolute path of a local bazel; skips bazelisk (also MLMD_REMOTE_BAZEL)' })
+          .option('bazelrc', { type: 'string', describe: 'An extra .bazelrc to read (e.g. a shared --remote_cache)' })
+          .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
+          .option('upstream-url', { type: 'string', describe: 'Upstream URL if a sync is needed (also MLMD_REMOTE_UPSTREAM_URL)' })
+          .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' }),
+      (a) =>
+        run(
+          a,
+          'build',
+          (p, d) =>
+            import('./commands/build.js').then((m) =>
+              m.build(
+                {
+                  project: p,
+                  profile: a.profile,
+                  toolchain: a.toolchain ? parseToolchainKind(a.toolchain) : undefined,
+                  python: a.python,
+                  bazel: a.bazel,
+                  bazelrc: a.bazelrc,
+                  bazelOptions: a.bazelOpt,
+                  upstreamUrl: a.upstreamUrl,
+                  distDir: a.dist,
+                },
+                d,
+              ),
+            ),
+          renderBuild,
+        ),
+    )
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .epilogue(
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 70 internal error.',
+    )
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      throw err ?? new UsageError(msg, 'see mlmd-remote --help');
+    }) as unknown as Argv<GlobalArgs>;
+}
+
+export async function main(argv = hideBin(process.argv)): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    await buildCli(argv).parseAsync();
+    return exitCode;
+  } catch (err) {
+    const e = err instanceof MlmdError ? err : null;
+    const code = e ? e.exitCode : ExitCode.internal;
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ schemaVersion: 1, error: { kind: e ? e.name : 'InternalError', message: (err as Error).message, hint: e?.hint, exitCode: code, details: e?.details } }, null, 2)}\n`);
+    }
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    if (e?.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    if (!e) process.stderr.write(`${(err as Error).stack ?? ''}\nThis is a bug in mlmd-remote.\n`);
+    return code;
+  }
+}

@@ -1,0 +1,71 @@
+import type { Project } from '../config.js';
+import { UsageError } from '../errors.js';
+import { applySeries, readSeries, type ApplyResult } from '../series.js';
+import { checkoutTree, describeState, hasCheckout, hasCommit, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
+import type { Deps } from './deps.js';
+
+export interface ApplyOptions {
+  project: Project;
+  /** Work on a scratch index only; change nothing. */
+  check?: boolean;
+  force?: boolean;
+}
+
+export interface ApplyCommandResult extends ApplyResult {
+  schemaVersion: 1;
+  mode: 'check' | 'apply';
+  tag: string;
+  /** What upstream/ held before (apply only). */
+  before?: string;
+  savedTo?: string | null;
+  changed: boolean;
+}
+
+export async function requireCheckout(project: Project, deps: Deps, commit: string): Promise<void> {
+  if (!hasCheckout(project.upstreamDir) || !(await hasCommit(deps.git, project.upstreamDir, commit))) {
+    throw new UsageError('upstream/ is not checked out at the pin', 'run: mlmd-remote sync');
+  }
+}
+
+/** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */
+export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyCommandResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const pin = await readPin(project, git);
+  await requireCheckout(project, deps, pin.commit);
+  const series = readSeries(project);
+  const step = log.step(`${opts.check ? 'Check' : 'Apply'} ${series.patches.length} patches on ${pin.tag}`);
+  const result = await applySeries({
+    git,
+    repoDir: project.upstreamDir,
+    baseCommit: pin.commit,
+    patches: series.patches,
+    onPatch: (r) => step.progress(`${r.name}: ${r.status}`),
+  });
+  const base = { schemaVersion: 1 as const, tag: pin.tag, ...result };
+  if (!result.ok) {
+    step.fail('a patch does not apply; upstream/ was not touched');
+    return { ...base, mode: opts.check ? 'check' : 'apply', changed: false };
+  }
+  if (opts.check) {
+    step.done('all patches apply');
+    return { ...base, mode: 'check', changed: false };
+  }
+  const state = await inspectUpstream(git, project.upstreamDir, pin.commit, result.tree);
+  if (state.kind === 'applied') {
+    step.done('already applied');
+    return { ...base, mode: 'apply', before: describeState(state), savedTo: null, changed: false };
+  }
+  let savedTo: string | null = null;
+  if (!isDisposable(state)) {
+    if (!opts.force) {
+      step.fail('refused');
+      throw refuseToTouch(state, 'apply');
+    }
+    savedTo = await saveWork(git, project.upstreamDir, state, 'saved before apply --force');
+    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  }
+  await checkoutTree(git, project.upstreamDir, pin.commit, result.tree!);
+  step.done();
+  return { ...base, mode: 'apply', before: describeState(state), savedTo, changed: true };
+}

@@ -1,0 +1,211 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Project, ToolchainKind } from '../config.js';
+import { PatchError, UsageError } from '../errors.js';
+import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
+import { ensureVenv, findPython, packageVersion, readRequirements, venvPython } from '../python.js';
+import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
+import { prepareToolchain } from '../toolchain.js';
+import { hasCheckout, hasCommit, readPin } from '../upstream.js';
+import { buildWheel, profileVersion, readUpstreamVersion, removePartialWheels, type WheelFile } from '../wheel.js';
+import type { Deps } from './deps.js';
+import { sync } from './sync.js';
+
+export interface BuildOptions {
+  project: Project;
+  profile?: string;
+  toolchain?: ToolchainKind;
+  python?: string;
+  /** Absolute path of a local bazel, skipping bazelisk. */
+  bazel?: string;
+  /** A user .bazelrc to read (e.g. a shared --remote_cache). */
+  bazelrc?: string;
+  /** Extra bazel build options, passed through. */
+  bazelOptions?: string[];
+  upstreamUrl?: string;
+  distDir?: string;
+  /** Where the source is staged and built; a fixed path keeps bazel's cache warm. */
+  workDir?: string;
+  postRelease?: number;
+}
+
+export interface StepTiming {
+  step: string;
+  ms: number;
+}
+
+export interface BuildResult {
+  schemaVersion: 1;
+  wheel: WheelFile;
+  profile: string;
+  distName: string;
+  version: string;
+  upstream: { tag: string; commit: string; sourceDateEpoch: number };
+  patches: Array<Pick<PatchApplyReport, 'name' | 'subject' | 'sha256' | 'status'>>;
+  toolchain: {
+    kind: ToolchainKind;
+    protoc: string;
+    grpcPythonPlugin: string;
+    bazel: string;
+    bazelMode: 'bazelisk' | 'local';
+    python: string;
+    buildBackend: Record<string, string>;
+  };
+  notes: string[];
+  timings: StepTiming[];
+}
+
+export const GENERATE_TARGET = '//ml_metadata:move_generated_files';
+
+/** pin + series -> wheel in dist/, without touching the work tree of upstream/. */
+export async function build(opts: BuildOptions, deps: Deps): Promise<BuildResult> {
+  const { project } = opts;
+  const { git, log, runner } = deps;
+  const timings: StepTiming[] = [];
+  const notes: string[] = [];
+  const profileName = opts.profile ?? 'default';
+  const profile = project.config.profiles[profileName];
+  if (!profile) throw new UsageError(`unknown build profile "${profileName}"`, `choose one of: ${Object.keys(project.config.profiles).join(', ')}`);
+  const distDir = opts.distDir ?? project.distDir;
+  const workDir = opts.workDir ?? path.join(project.cacheDir, 'work');
+  const stale = removePartialWheels(distDir);
+  if (stale.length) notes.push(`removed ${stale.length} partial wheel(s) left by an interrupted build`);
+
+  // 1. The pin, and the upstream objects it names.
+  let step = log.step('Check the upstream pin');
+  const pin = await readPin(project, git);
+  if (!hasCheckout(project.upstreamDir) || !(await hasCommit(git, project.upstreamDir, pin.commit))) {
+    step.progress('upstream/ is not checked out; syncing it first');
+    await sync({ project, url: opts.upstreamUrl }, deps);
+  }
+  // The commit id is a hash of its content: having the object is having the pinned source.
+  const sourceDateEpoch = +(await git(project.upstreamDir, ['show', '-s', '--format=%ct', pin.commit])).stdout.trim();
+  timings.push({ step: 'pin', ms: step.done(`${pin.tag} = ${pin.commit.slice(0, 12)}`) });
+
+  // 2. The series, applied in a scratch index.
+  const series = readSeries(project);
+  step = log.step(`Apply ${series.patches.length} patches`);
+  const applied = await applySeries({ git, repoDir: project.upstreamDir, baseCommit: pin.commit, patches: series.patches });
+  if (!applied.ok) {
+    step.fail();
+    const bad = applied.patches.find((p) => p.status === 'failed')!;
+    throw new PatchError(`${bad.name} does not apply to ${pin.tag}: ${bad.failure?.message ?? 'unknown reason'}`, 'see mlmd-remote apply --check for the per-patch report', applied);
+  }
+  timings.push({ step: 'apply', ms: step.done(`tree ${applied.tree!.slice(0, 12)}`) });
+
+  // 3. Stage the patched source outside upstream/.
+  step = log.step('Stage the patched source');
+  const sourceDir = path.join(workDir, 'src');
+  await stageTree(deps, project.upstreamDir, applied.tree!, sourceDir, workDir);
+  const upstreamVersion = readUpstreamVersion(sourceDir);
+  const version = profileVersion(upstreamVersion, profile, opts.postRelease);
+  timings.push({ step: 'stage', ms: step.done(sourceDir) });
+
+  // 4. Toolchains.
+  step = log.step('Prepare the toolchain');
+  const python = await findPython(runner, opts.python);
+  const toolchain = await prepareToolchain({ project, kind: opts.toolchain ?? project.config.toolchain.default, python, runner, log });
+  const bazel = await resolveBazel({ project, runner, log, localBazel: opts.bazel });
+  if (bazel.note) notes.push(bazel.note);
+  const backendRequirements = readRequirements(path.join(project.toolsDir, 'toolchain', 'build-backend.txt'));
+  const buildVenv = await ensureVenv({ runner, log, python, cacheDir: project.cacheDir, name: 'build-backend', requirements: backendRequirements });
+  timings.push({ step: 'toolchain', ms: step.done(`${toolchain.kind}, bazel ${bazel.version} (${bazel.mode})`) });
+
+  // 5. Bazel generates the Python modules and copies them into the source.
+  step = log.step(`bazel run ${GENERATE_TARGET}`);
+  await runBazel({
+    project,
+    runner,
+    bazel,
+    workspace: sourceDir,
+    command: 'run',
+    targets: [GENERATE_TARGET],
+    overrides: repositoryOverrides(project, bazel, toolchain.repoDir),
+    startupOptions: opts.bazelrc ? [`--bazelrc=${path.resolve(opts.bazelrc)}`] : [],
+    buildOptions: opts.bazelOptions,
+    step,
+    logFile: path.join(workDir, 'logs', 'bazel.log'),
+  });
+  timings.push({ step: 'bazel', ms: step.done() });
+
+  // 6. The wheel.
+  step = log.step(`Build the wheel (${profile.distName} ${version})`);
+  const buildPython = venvPython(buildVenv);
+  const wheel = await buildWheel({ project, runner, buildPython, sourceDir, profile, version, sourceDateEpoch, scratchDir: path.join(workDir, 'wheel'), distDir, step });
+  timings.push({ step: 'wheel', ms: step.done(`${wheel.name}, sha256 ${wheel.sha256.slice(0, 16)}…`) });
+
+  const buildBackend: Record<string, string> = {};
+  for (const req of backendRequirements) {
+    const name = req.split(/[=<>!~ ]/)[0]!;
+    buildBackend[name] = await packageVersion(runner, buildPython, name);
+  }
+  return {
+    schemaVersion: 1,
+    wheel,
+    profile: profileName,
+    distName: profile.distName,
+    version,
+    upstream: { tag: pin.tag, commit: pin.commit, sourceDateEpoch },
+    patches: applied.patches.map(({ name, subject, sha256, status }) => ({ name, subject, sha256, status })),
+    toolchain: {
+      kind: toolchain.kind,
+      protoc: toolchain.protoc,
+      grpcPythonPlugin: toolchain.grpcPythonPlugin,
+      bazel: bazel.version,
+      bazelMode: bazel.mode,
+      python: python.version,
+      buildBackend,
+    },
+    notes,
+    timings,
+  };
+}
+
+/**
+ * Makes `dest` hold exactly `tree`. Files whose content is unchanged keep
+ * their mtime, so bazel does not even re-hash them on a warm build.
+ */
+async function stageTree(deps: Deps, repoDir: string, tree: string, dest: string, workDir: string): Promise<void> {
+  const fresh = path.join(workDir, 'src.next');
+  const tarball = path.join(workDir, 'src.tar');
+  fs.mkdirSync(workDir, { recursive: true });
+  fs.rmSync(fresh, { recursive: true, force: true });
+  fs.mkdirSync(fresh);
+  await deps.git(repoDir, ['archive', '--format=tar', '-o', tarball, tree]);
+  await deps.runner('tar', ['-xf', tarball, '-C', fresh]);
+  fs.rmSync(tarball);
+  syncDir(fresh, dest);
+  fs.rmSync(fresh, { recursive: true, force: true });
+}
+
+/** Generated files and bazel's convenience links survive in dest; everything else mirrors src. */
+const KEEP_IN_STAGE = /^(bazel-[^/]+|ml_metadata\/proto\/[^/]+_pb2(_grpc)?\.py|ml_metadata\/simple_types\/proto\/[^/]+_pb2\.py|ml_metadata\/simple_types\/simple_types\.pbtxt)$/;
+
+function syncDir(src: string, dest: string, rel = ''): void {
+  fs.mkdirSync(dest, { recursive: true });
+  const wanted = new Set(fs.readdirSync(src));
+  for (const name of fs.readdirSync(dest)) {
+    const relPath = rel ? `${rel}/${name}` : name;
+    if (!wanted.has(name) && !KEEP_IN_STAGE.test(relPath)) fs.rmSync(path.join(dest, name), { recursive: true, force: true });
+  }
+  for (const name of wanted) {
+    const s = path.join(src, name);
+    const d = path.join(dest, name);
+    const relPath = rel ? `${rel}/${name}` : name;
+    const st = fs.lstatSync(s);
+    if (st.isDirectory()) {
+      if (fs.existsSync(d) && !fs.lstatSync(d).isDirectory()) fs.rmSync(d, { recursive: true, force: true });
+      syncDir(s, d, relPath);
+    } else if (st.isSymbolicLink()) {
+      fs.rmSync(d, { recursive: true, force: true });
+      fs.symlinkSync(fs.readlinkSync(s), d);
+    } else {
+      const same = fs.existsSync(d) && fs.lstatSync(d).isFile() && (fs.lstatSync(d).mode & 0o777) === (st.mode & 0o777) && fs.readFileSync(d).equals(fs.readFileSync(s));
+      if (!same) {
+        fs.rmSync(d, { recursive: true, force: true });
+        fs.copyFileSync(s, d);
+        fs.chmodSync(d, st.mode & 0o777);
+      }
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { Project } from '../config.js';
+import { MlmdError } from '../errors.js';
+import {
+  checkoutTree,
+  describeState,
+  hasCheckout,
+  hasCommit,
+  inspectUpstream,
+  isDisposable,
+  readPin,
+  redactUrl,
+  refuseToTouch,
+  saveWork,
+  upstreamUrl,
+  verifyTag,
+} from '../upstream.js';
+import type { Deps } from './deps.js';
+
+export interface SyncOptions {
+  project: Project;
+  url?: string;
+  force?: boolean;
+}
+
+export interface SyncResult {
+  schemaVersion: 1;
+  tag: string;
+  commit: string;
+  url: string;
+  action: 'cloned' | 'checked-out' | 'reset' | 'unchanged';
+  before: string;
+  /** Where work was saved before a forced sync, if any. */
+  savedTo: string | null;
+}
+
+/** Brings upstream/ to the pinned commit, after checking that the tag still names it. */
+export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const pin = await readPin(project, git);
+  const url = upstreamUrl(project, opts.url);
+  const dir = project.upstreamDir;
+
+  const tagStep = log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
+  await verifyTag(git, project.root, url, pin);
+  tagStep.done();
+
+  const state = await inspectUpstream(git, dir, pin.commit);
+  let savedTo: string | null = null;
+  if (!isDisposable(state)) {
+    if (!opts.force) throw refuseToTouch(state, 'sync');
+    savedTo = await saveWork(git, dir, state, 'saved before sync --force');
+    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  }
+
+  const step = log.step(`Bring upstream/ to ${pin.tag} (${pin.commit.slice(0, 12)})`);
+  let action: SyncResult['action'];
+  if (!hasCheckout(dir)) {
+    await git.remote(project.root, ['-c', `submodule.upstream.url=${url}`, 'submodule', 'update', '--init', '--checkout', '--', 'upstream'], {
+      onLine: (l) => step.progress(l),
+      timeoutMs: 30 * 60_000,
+    });
+    action = 'cloned';
+  } else {
+    if (!(await hasCommit(git, dir, pin.commit))) {
+      await git.remote(dir, ['fetch', '--no-tags', url, `+refs/tags/${pin.tag}:refs/tags/${pin.tag}`], { onLine: (l) => step.progress(l) });
+    }
+    action = state.kind === 'pristine' ? 'unchanged' : state.kind === 'applied' ? 'reset' : 'checked-out';
+  }
+  if (!(await hasCommit(git, dir, pin.commit))) {
+    throw new MlmdError(`${redactUrl(url)} does not have the pinned commit ${pin.commit}`, { hint: 'the mirror may be incomplete; fetch the tag into it, or use another --upstream-url' });
+  }
+  if (action !== 'unchanged') {
+    const pinTree = (await git(dir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+    await checkoutTree(git, dir, pin.commit, pinTree);
+  }
+  step.done(action);
+  return { schemaVersion: 1, tag: pin.tag, commit: pin.commit, url: redactUrl(url), action, before: describeState(state), savedTo };
+}

@@ -1,0 +1,94 @@
+/**
+ * The one place that starts processes. A finished process is a value; callers
+ * that treat a non-zero exit as an answer pass `allowFailure`.
+ */
+import { $, type ProcessOutput } from 'zx';
+import { MlmdError, MissingToolError } from './errors.js';
+import type { Logger } from './log.js';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Replace the environment instead of extending process.env. */
+  replaceEnv?: boolean;
+  input?: string;
+  allowFailure?: boolean;
+  /** Called with each line of stderr/stdout as it arrives (progress). */
+  onLine?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  ok: boolean;
+}
+
+export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+export class CommandFailedError extends MlmdError {
+  readonly result: RunResult;
+  constructor(result: RunResult, cwd?: string) {
+    const tail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
+    super(`${result.command} exited with ${result.exitCode}${cwd ? ` (in ${cwd})` : ''}${tail ? `:\n${tail}` : ''}`);
+    this.result = result;
+  }
+}
+
+export function quoteForDisplay(cmd: string, args: readonly string[]): string {
+  return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** A Runner on child processes (through zx, which quotes every argument). */
+export function processRunner(log?: Logger): Runner {
+  return async (cmd, args, opts = {}) => {
+    const command = quoteForDisplay(cmd, args);
+    log?.debug(`$ ${command}${opts.cwd ? `  (in ${opts.cwd})` : ''}`);
+    const env = opts.replaceEnv ? { ...opts.env } : { ...process.env, ...opts.env };
+    const started = Date.now();
+    const proc = $({
+      cwd: opts.cwd,
+      env,
+      nothrow: true,
+      quiet: true,
+      input: opts.input,
+      timeout: opts.timeoutMs,
+      verbose: false,
+    })`${cmd} ${args}`;
+    if (opts.onLine) {
+      const onLine = opts.onLine;
+      let pending = '';
+      const feed = (chunk: Buffer | string) => {
+        pending += chunk.toString();
+        const lines = pending.split(/\r?\n|\r/);
+        pending = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) onLine(line);
+      };
+      proc.stdout.on('data', feed);
+      proc.stderr.on('data', feed);
+    }
+    let out: ProcessOutput;
+    try {
+      out = await proc;
+    } catch (err) {
+      out = err as ProcessOutput;
+    }
+    const exitCode = out.exitCode ?? 1;
+    if (exitCode === 127 || /ENOENT/.test(String(out.stderr))) {
+      if (!opts.allowFailure) throw new MissingToolError(cmd, `install ${cmd} or put it on PATH`);
+    }
+    const result: RunResult = {
+      command,
+      exitCode,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      durationMs: Date.now() - started,
+      ok: exitCode === 0,
+    };
+    if (!result.ok && !opts.allowFailure) throw new CommandFailedError(result, opts.cwd);
+    return result;
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * One mutating run at a time per checkout. The lock is a directory holding
+ * the owner's pid; a lock whose owner is gone is taken over (the run before
+ * was killed) and reported.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RefusedError } from './errors.js';
+
+export interface LockInfo {
+  pid: number;
+  command: string;
+  since: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function withLock<T>(cacheDir: string, command: string, fn: (staleOwner: LockInfo | null) => Promise<T>): Promise<T> {
+  const dir = path.join(cacheDir, 'lock');
+  const owner = path.join(dir, 'owner.json');
+  fs.mkdirSync(cacheDir, { recursive: true });
+  let stale: LockInfo | null = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.mkdirSync(dir);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      let info: LockInfo | null = null;
+      try {
+        info = JSON.parse(fs.readFileSync(owner, 'utf8')) as LockInfo;
+      } catch {
+        // The owner had not written its file yet, or it died before; treat as stale
+        // only when the directory is old enough that no live run can be starting.
+        if (Date.now() - fs.statSync(dir).mtimeMs < 10_000) {
+          throw new RefusedError('another mlmd-remote run is starting in this checkout', 'wait for it to finish, then try again');
+        }
+      }
+      if (info && alive(info.pid)) {
+        throw new RefusedError(`another mlmd-remote run (${info.command}, pid ${info.pid}, since ${info.since}) is working in this checkout`, 'wait for it to finish; if it hangs, stop it (kill ' + info.pid + ')');
+      }
+      stale = info;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));
+  try {
+    return await fn(stale);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The upstream checkout: the pin (submodule gitlink + mlmd-remote.json), the
+ * tag it was taken from, and the state of upstream/ so that the tool never
+ * overwrites work it did not make.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { MlmdError, RefusedError, SupplyChainError, UsageError } from './errors.js';
+import type { Git } from './git.js';
+import { withTempIndex } from './gitindex.js';
+import type { Project } from './config.js';
+
+export interface Pin {
+  tag: string;
+  commit: string;
+}
+
+/** Files that builds write into a checkout; they never count as the maintainer's work. */
+export const BUILD_OUTPUT_PATHSPECS: readonly string[] = [
+  ':(exclude,glob)bazel-*',
+  ':(exclude,glob)build/**',
+  ':(exclude,glob)dist/**',
+  ':(exclude,glob)*.egg-info/**',
+  ':(exclude,glob)ml_metadata/proto/*_pb2.py',
+  ':(exclude,glob)ml_metadata/proto/*_pb2_grpc.py',
+  ':(exclude,glob)ml_metadata/simple_types/proto/*_pb2.py',
+  ':(exclude)ml_metadata/simple_types/simple_types.pbtxt',
+];
+
+export function upstreamUrl(project: Project, override?: string): string {
+  return override || process.env['MLMD_REMOTE_UPSTREAM_URL'] || project.config.upstream.url;
+}
+
+/** Hides credentials in a URL before it is printed. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^/@]+@/, '//***@');
+}
+
+export async function checkTagName(git: Git, cwd: string, tag: string): Promise<void> {
+  const ok = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(tag) && (await git(cwd, ['check-ref-format', `refs/tags/${tag}`], { allowFailure: true })).ok;
+  if (!ok) throw new UsageError(`"${tag}" is not a valid tag name`, 'upstream tags look like v1.15.0');
+}
+
+/** The pin, read from mlmd-remote.json and checked against the submodule gitlink. */
+export async function readPin(project: Project, git: Git): Promise<Pin> {
+  const { tag, commit } = project.config.upstream;
+  const res = await git(project.root, ['ls-files', '--stage', '--', 'upstream'], { allowFailure: true });
+  const m = /^160000 ([0-9a-f]{40}) /.exec(res.stdout);
+  if (!m) throw new UsageError('upstream/ is not a git submodule in this repository', 'restore it with: git checkout -- upstream .gitmodules');
+  if (m[1] !== commit) {
+    throw new SupplyChainError(
+      `the pin disagrees with itself: mlmd-remote.json says ${tag} = ${commit}, the upstream submodule points at ${m[1]}`,
+      'a rebase that did not finish, or a hand edit; finish it with mlmd-remote rebase --continue, or restore both with git checkout -- mlmd-remote.json upstream',
+    );
+  }
+  return { tag, commit };
+}
+
+/** The commit a tag names on the upstream remote (peeled), or null when the tag does not exist. */
+export async function resolveRemoteTag(git: Git, cwd: string, url: string, tag: string): Promise<string | null> {
+  await checkTagName(git, cwd, tag);
+  const res = await git.remote(cwd, ['ls-remote', '--tags', url, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], { allowFailure: true, timeoutMs: 120_000 });
+  if (!res.ok) {
+    throw new MlmdError(`cannot reach upstream at ${redactUrl(url)}: ${res.stderr.trim().split('\n').pop() ?? ''}`, {
+      hint: 'point the tool at a mirror with --upstream-url or MLMD_REMOTE_UPSTREAM_URL, or with git config --global url.<mirror>.insteadOf ' + url,
+    });
+  }
+  return peeledTagCommit(res.stdout, tag);
+}
+
+export function peeledTagCommit(lsRemoteOutput: string, tag: string): string | null {
+  let direct: string | null = null;
+  for (const line of lsRemoteOutput.split('\n')) {
+    const [sha, ref] = line.trim().split(/\s+/);
+    if (ref === `refs/tags/${tag}^{}`) return sha!;
+    if (ref === `refs/tags/${tag}`) direct = sha!;
+  }
+  return direct;
+}
+
+/** Stops when the tag no longer names the pinned commit: a moved tag is a supply-chain alarm. */
+export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin): Promise<void> {
+  const remote = await resolveRemoteTag(git, cwd, url, pin.tag);
+  if (remote === null) {
+    throw new SupplyChainError(`upstream ${redactUrl(url)} has no tag ${pin.tag}, which the pin names`, 'check the URL (a mirror may lag behind); the pin is only trusted when its tag still names its commit');
+  }
+  if (remote !== pin.commit) {
+    throw new SupplyChainError(
+      `upstream tag ${pin.tag} moved: it was pinned at ${pin.commit} and now names ${remote}`,
+      'do not build from it; find out why upstream re-tagged, then re-pin deliberately with mlmd-remote rebase',
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State of upstream/
+
+export type UpstreamState =
+  | { kind: 'missing' }
+  /** HEAD at the pin, work tree equal to it. */
+  | { kind: 'pristine'; head: string; tree: string }
+  /** HEAD at the pin, work tree equal to pin + series: what apply makes. */
+  | { kind: 'applied'; head: string; tree: string }
+  /** Changes that are neither: the maintainer's work. */
+  | { kind: 'modified'; head: string; tree: string; changed: string[] }
+  /** HEAD is not the pin: commits the tool did not make, or a different checkout. */
+  | { kind: 'diverged'; head: string; tree: string; commitsAhead: number };
+
+export function hasCheckout(upstreamDir: string): boolean {
+  return fs.existsSync(path.join(upstreamDir, '.git'));
+}
+
+/** The tree of the work tree as it is (tracked and untracked files, build outputs left out). */
+export async function workTreeTree(git: Git, dir: string): Promise<string> {
+  return withTempIndex(git, dir, 'HEAD', async (indexGit) => {
+    await indexGit(['add', '--all', '--', '.', ...BUILD_OUTPUT_PATHSPECS]);
+    return (await indexGit(['write-tree'])).stdout.trim();
+  });
+}
+
+export async function inspectUpstream(git: Git, dir: string, pinCommit: string, seriesTree?: string): Promise<UpstreamState> {
+  if (!hasCheckout(dir)) return { kind: 'missing' };
+  const head = (await git(dir, ['rev-parse', '--verify', '-q', 'HEAD'], { allowFailure: true })).stdout.trim();
+  if (!head) return { kind: 'missing' };
+  const tree = await workTreeTree(git, dir);
+  if (head !== pinCommit) {
+    const ahead = await git(dir, ['rev-list', '--count', `${pinCommit}..HEAD`], { allowFailure: true });
+    return { kind: 'diverged', head, tree, commitsAhead: ahead.ok ? +ahead.stdout.trim() : -1 };
+  }
+  const pinTree = (await git(dir, ['rev-parse', `${pinCommit}^{tree}`])).stdout.trim();
+  if (tree === pinTree) return { kind: 'pristine', head, tree };
+  if (seriesTree && tree === seriesTree) return { kind: 'applied', head, tree };
+  const changed = (await git(dir, ['diff', '--name-only', pinTree, tree])).stdout.split('\n').filter(Boolean);
+  return { kind: 'modified', head, tree, changed };
+}
+
+export function describeState(state: UpstreamState): string {
+  switch (state.kind) {
+    case 'missing':
+      return 'not checked out';
+    case 'pristine':
+      return `at the pin ${state.head.slice(0, 12)}, unchanged`;
+    case 'applied':
+      return `at the pin ${state.head.slice(0, 12)} with the series applied`;
+    case 'modified':
+      return `at the pin with ${state.changed.length} changed file(s) that are not the series (${state.changed.slice(0, 5).join(', ')}${state.changed.length > 5 ? ', …' : ''})`;
+    case 'diverged':
+      return `at ${state.head.slice(0, 12)}, not the pin${state.commitsAhead > 0 ? ` (${state.commitsAhead} commit(s) on top of it)` : ''}`;
+  }
+}
+
+/** True when the tool may replace what upstream/ holds without losing anything. */
+export function isDisposable(state: UpstreamState): boolean {
+  return state.kind === 'missing' || state.kind === 'pristine' || state.kind === 'applied';
+}
+
+export function refuseToTouch(state: UpstreamState, action: string): RefusedError {
+  const save =
+    state.kind === 'diverged'
+      ? 'keep those commits with: git -C upstream branch my-work (and mlmd-remote export if they are patches)'
+      : 'save the changes with: git -C upstream stash push --include-untracked (or mlmd-remote edit / export to turn them into patches)';
+  return new RefusedError(`upstream/ holds work that ${action} would overwrite: ${describeState(state)}`, `${save}; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds`, { state });
+}
+
+/**
+ * Puts what upstream/ holds somewhere safe before a forced overwrite, and says where.
+ * Nothing is ever thrown away, even with --force.
+ */
+export async function saveWork(git: Git, dir: string, state: UpstreamState, reason: string): Promise<string | null> {
+  if (isDisposable(state)) return null;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  if (state.kind === 'diverged') {
+    const branch = `mlmd-remote/backup-${stamp}`;
+    await git(dir, ['branch', branch, state.head]);
+    const dirty = (await git(dir, ['status', '--porcelain', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.trim();
+    if (!dirty) return `branch ${branch}`;
+    await git(dir, ['stash', 'push', '--include-untracked', '-m', `mlmd-remote: ${reason} (${stamp})`, '--', '.', ...BUILD_OUTPUT_PATHSPECS]);
+    return `branch ${branch} and stash@{0}`;
+  }
+  await git(dir, ['stash', 'push', '--include-untracked', '-m', `mlmd-remote: ${reason} (${stamp})`, '--', '.', ...BUILD_OUTPUT_PATHSPECS]);
+  return 'stash@{0} (git -C upstream stash list)';
+}
+
+/** Makes the work tree and index of upstream/ exactly `tree`, with HEAD detached at `commit`. */
+export async function checkoutTree(git: Git, dir: string, commit: string, tree: string): Promise<void> {
+  await git(dir, ['checkout', '--quiet', '--force', '--detach', commit]);
+  await git(dir, ['read-tree', '--reset', '-u', tree]);
+}
+
+export async function hasCommit(git: Git, dir: string, commit: string): Promise<boolean> {
+  return (await git(dir, ['cat-file', '-e', `${commit}^{commit}`], { allowFailure: true })).ok;
+}

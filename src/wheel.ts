@@ -1,0 +1,147 @@
+/**
+ * From a staged source tree to a wheel in dist/: setuptools builds it (no
+ * build isolation, pinned backend), tools/python/wheel_tool.py makes it
+ * reproducible, and it reaches dist/ by a rename, so dist/ never holds half
+ * a wheel.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BuildProfile, Project } from './config.js';
+import { BuildError, MlmdError } from './errors.js';
+import type { Runner } from './exec.js';
+import type { StepHandle } from './log.js';
+import { HERMETIC_PIP_ENV } from './python.js';
+
+export interface WheelFile {
+  path: string;
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+export interface WheelEntry {
+  name: string;
+  size: number;
+  sha256: string;
+  mode: string;
+  native: string | null;
+}
+
+export interface WheelInspection {
+  path: string;
+  distInfo: string;
+  entries: WheelEntry[];
+  wheel: Record<string, string[]>;
+  metadata: Record<string, string[]>;
+  recordProblems: string[];
+}
+
+export function sha256File(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+export function wheelToolPath(project: Project): string {
+  return path.join(project.toolsDir, 'python', 'wheel_tool.py');
+}
+
+/** Upstream's version, as ml_metadata/version.py states it. */
+export function readUpstreamVersion(sourceDir: string): string {
+  const text = fs.readFileSync(path.join(sourceDir, 'ml_metadata', 'version.py'), 'utf8');
+  const m = /__version__\s*=\s*['"]([^'"]+)['"]/.exec(text);
+  if (!m) throw new MlmdError(`cannot read __version__ from ${sourceDir}/ml_metadata/version.py`);
+  return m[1]!;
+}
+
+export function profileVersion(upstreamVersion: string, profile: BuildProfile, postRelease?: number): string {
+  const post = postRelease ? `.post${postRelease}` : '';
+  return `${upstreamVersion}${post}${profile.localVersion ? `+${profile.localVersion}` : ''}`;
+}
+
+/** Leftovers of an interrupted run: partial wheels in dist/. */
+export function removePartialWheels(distDir: string): string[] {
+  if (!fs.existsSync(distDir)) return [];
+  const stale = fs.readdirSync(distDir).filter((n) => /^\..*\.partial-\d+$/.test(n));
+  for (const n of stale) fs.rmSync(path.join(distDir, n), { force: true });
+  return stale;
+}
+
+/**
+ * Copies `src` into `distDir` under `name` atomically: a temporary name in the
+ * same directory, fsync, then rename. A failure (full disk, read-only dir,
+ * Ctrl-C) leaves only the temporary file, which the next run removes.
+ */
+export function publishAtomically(src: string, distDir: string, name: string): string {
+  try {
+    fs.mkdirSync(distDir, { recursive: true });
+  } catch (err) {
+    throw new BuildError(`cannot create ${distDir}: ${(err as Error).message}`, { hint: 'make dist/ writable, or remove it' });
+  }
+  const final = path.join(distDir, name);
+  const partial = path.join(distDir, `.${name}.partial-${process.pid}`);
+  const cleanup = () => fs.rmSync(partial, { force: true });
+  process.once('exit', cleanup);
+  try {
+    fs.copyFileSync(src, partial);
+    const fd = fs.openSync(partial, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(partial, final);
+  } catch (err) {
+    cleanup();
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EACCES' || code === 'EROFS' || code === 'EPERM' ? `${distDir} is not writable` : (err as Error).message;
+    throw new BuildError(`cannot write the wheel to ${distDir}: ${why}; nothing was left behind`, { hint: 'free space or fix permissions, then build again', cause: err });
+  } finally {
+    process.removeListener('exit', cleanup);
+  }
+  return final;
+}
+
+export async function buildWheel(opts: {
+  project: Project;
+  runner: Runner;
+  buildPython: string;
+  sourceDir: string;
+  profile: BuildProfile;
+  version: string;
+  sourceDateEpoch: number;
+  scratchDir: string;
+  distDir: string;
+  step?: StepHandle;
+}): Promise<WheelFile> {
+  const { runner, scratchDir } = opts;
+  const rawDir = path.join(scratchDir, 'raw');
+  fs.rmSync(scratchDir, { recursive: true, force: true });
+  fs.mkdirSync(rawDir, { recursive: true });
+  // Old setuptools output in the source tree would leak stale files into the wheel.
+  for (const stale of ['build', 'ml_metadata.egg-info', `${opts.profile.distName.replace(/-/g, '_')}.egg-info`]) {
+    fs.rmSync(path.join(opts.sourceDir, stale), { recursive: true, force: true });
+  }
+  const res = await runner(opts.buildPython, ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '--wheel-dir', rawDir, opts.sourceDir], {
+    cwd: opts.sourceDir,
+    allowFailure: true,
+    env: {
+      ...HERMETIC_PIP_ENV,
+      SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
+      MLMD_REMOTE_SKIP_BAZEL_BUILD: '1',
+      MLMD_REMOTE_DIST_NAME: opts.profile.distName,
+      MLMD_REMOTE_VERSION: opts.version,
+    },
+    onLine: (l) => opts.step?.progress(l),
+  });
+  if (!res.ok) throw new BuildError(`pip wheel failed (exit ${res.exitCode}):\n${(res.stderr || res.stdout).trim().split('\n').slice(-12).join('\n')}`);
+  const built = fs.readdirSync(rawDir).filter((n) => n.endsWith('.whl'));
+  if (built.length !== 1) throw new BuildError(`pip wheel produced ${built.length} wheels in ${rawDir}, expected one`);
+  const name = built[0]!;
+  const normalized = path.join(scratchDir, name);
+  await runner(opts.buildPython, [wheelToolPath(opts.project), 'normalize', path.join(rawDir, name), normalized, '--epoch', String(opts.sourceDateEpoch)]);
+  const final = publishAtomically(normalized, opts.distDir, name);
+  return { path: final, name, sha256: sha256File(final), size: fs.statSync(final).size };
+}
+
+export async function inspectWheel(runner: Runner, python: string, project: Project, wheelPath: string): Promise<WheelInspection> {
+  const res = await runner(python, [wheelToolPath(project), 'inspect', wheelPath], { allowFailure: true });
+  if (!res.ok) throw new MlmdError(`cannot read ${wheelPath} as a wheel: ${res.stderr.trim().split('\n').pop()}`, { hint: 'is it a complete .whl file?' });
+  return JSON.parse(res.stdout) as WheelInspection;
+}
