@@ -99,7 +99,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('bazelrc', { type: 'string', describe: 'An extra .bazelrc to read (e.g. a shared --remote_cache)' })
           .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
           .option('upstream-url', { type: 'string', describe: 'Upstream URL if a sync is needed (also MLMD_REMOTE_UPSTREAM_URL)' })
-          .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' }),
+          .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' })
+          .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' }),
       (a) =>
         run(
           a,
@@ -117,6 +118,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
                   bazelOptions: a.bazelOpt,
                   upstreamUrl: a.upstreamUrl,
                   distDir: a.dist,
+                  workDir: a.workDir,
                 },
                 d,
               ),

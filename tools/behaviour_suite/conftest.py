@@ -198,10 +198,11 @@ def run_server_fixture(tmp_path_factory):
     for handle in started:
         handle.process.terminate()
     for handle in started:
+        handle.process.terminate()
         try:
             handle.process.wait(5)
         except subprocess.TimeoutExpired:
-            out = subprocess.run(["gdb", "-p", str(handle.process.pid), "-batch", "-ex", "thread apply all bt 25"], capture_output=True, text=True).stdout
+            out = subprocess.run(["gdb", "-p", str(handle.process.pid), "-batch", "-ex", "thread apply all bt 30"], capture_output=True, text=True).stdout
             print("HUNG", handle.workdir, out, file=sys.stderr)
         handle.stop()
 

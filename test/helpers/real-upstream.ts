@@ -1,0 +1,40 @@
+/**
+ * Tests that need the real upstream repository skip, loudly, when it cannot be
+ * reached (no network and no mirror). Everything else runs regardless.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadProject, type Project } from '../../src/config.ts';
+import { processRunner } from '../../src/exec.ts';
+import { hermeticGit, userUrlRewrites, type Git } from '../../src/git.ts';
+import { upstreamUrl } from '../../src/upstream.ts';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface RealUpstream {
+  project: Project;
+  git: Git;
+  url: string;
+  /** Why the tests that need upstream are skipped, or null when it is reachable. */
+  skipReason: string | null;
+}
+
+let cached: Promise<RealUpstream> | undefined;
+
+export function realUpstream(): Promise<RealUpstream> {
+  cached ??= (async () => {
+    const project = loadProject(projectRoot, { exact: true });
+    const runner = processRunner();
+    const git = hermeticGit(runner, await userUrlRewrites(runner));
+    const url = upstreamUrl(project);
+    const res = await git.remote(project.root, ['ls-remote', '--tags', url, `refs/tags/${project.config.upstream.tag}`], { allowFailure: true, timeoutMs: 60_000 });
+    const skipReason = res.ok && res.stdout.trim()
+      ? null
+      : `upstream ${url} is not reachable (${(res.stderr.trim().split('\n').pop() ?? 'no answer').slice(0, 120)}); set MLMD_REMOTE_UPSTREAM_URL or git config url.<mirror>.insteadOf ${url} to run these tests`;
+    if (skipReason) {
+      process.stderr.write(`\n${'!'.repeat(78)}\nSKIPPING the tests that need real upstream:\n  ${skipReason}\n${'!'.repeat(78)}\n\n`);
+    }
+    return { project, git, url, skipReason };
+  })();
+  return cached;
+}
