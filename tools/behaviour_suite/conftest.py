@@ -46,7 +46,6 @@ import shutil
 import socket
 import subprocess
 import time
-import sys
 import uuid
 from pathlib import Path
 
@@ -198,12 +197,6 @@ def run_server_fixture(tmp_path_factory):
     for handle in started:
         handle.process.terminate()
     for handle in started:
-        handle.process.terminate()
-        try:
-            handle.process.wait(5)
-        except subprocess.TimeoutExpired:
-            out = subprocess.run(["gdb", "-p", str(handle.process.pid), "-batch", "-ex", "thread apply all bt 30"], capture_output=True, text=True).stdout
-            print("HUNG", handle.workdir, out, file=sys.stderr)
         handle.stop()
 
 

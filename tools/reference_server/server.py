@@ -295,7 +295,7 @@ def main(argv=None) -> int:
         stop.set()
 
     # Debug aid: `kill -USR1 <pid>` dumps every thread's stack to stderr.
-    pass  # faulthandler.register(signal.SIGUSR1, all_threads=True)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages mlmd-remote's build and tests use, on Debian 12
+# (bookworm) or newer, as root. Idempotent; safe to run again.
+set -euo pipefail
+
+packages=(
+  git ca-certificates python3 python3-venv
+  # A local bazel for offline builds (bazelisk falls back to it), and the rule
+  # repositories Debian's bazel-bootstrap lacks; bazel needs a JDK.
+  bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib default-jdk-headless
+  # The "system" proto toolchain.
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-debian: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "setup-debian: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
