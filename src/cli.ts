@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderApply, renderApplyMarkdown, renderBuild, renderSync } from './report.js';
+import { renderApply, renderApplyMarkdown, renderBuild, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -125,6 +125,43 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
             ),
           renderBuild,
         ),
+    )
+    .command(
+      'verify [wheel]',
+      'Verify a wheel: static checks, then the behaviour suite against a live MLMD server',
+      (y) =>
+        y
+          .positional('wheel', { type: 'string', describe: 'The wheel (default: the only wheel in dist/)' })
+          .option('server', { choices: ['reference', 'container', 'none'] as const, default: 'reference' as const, describe: 'reference: MLMD C++ store from the official wheel, run by us; container: a server image via testcontainers; none: static checks only' })
+          .option('server-address', { type: 'string', describe: 'Verify against a running server at host:port instead' })
+          .option('image', { type: 'string', describe: 'Image for --server container (default: gcr.io/tfx-oss-public/ml_metadata_store_server:<version>)' })
+          .option('python', { type: 'string', describe: 'CPython for the venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
+          .option('markdown', { type: 'boolean', default: false, describe: 'Print the report as markdown (for CI)' })
+          .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
+          .example('$0 verify --server container --image mlmd-remote/reference-server:1.16.0', ''),
+      (a) =>
+        run(
+          a,
+          'verify',
+          (p, d) =>
+            import('./commands/verify.js').then((m) =>
+              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, python: a.python }, d),
+            ),
+          (r) => (a.markdown ? renderVerifyMarkdown(r) : renderVerify(r)),
+          (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
+        ),
+    )
+    .command('server <action>', 'Run the reference MLMD server for your own use: start | stop | status', (y) =>
+      y
+        .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
+        .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
+        .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' }),
+      (a) =>
+        a.action === 'status'
+          ? run(a, 'server status', (p) => import('./commands/server.js').then((m) => m.serverStatus({ project: p })), renderServerStatus, (r) => (r.running ? ExitCode.ok : ExitCode.failure))
+          : a.action === 'start'
+            ? run(a, 'server start', (p, d) => import('./commands/server.js').then((m) => m.serverStart({ project: p, port: a.port, python: a.python }, d)), renderServerStatus)
+            : run(a, 'server stop', (p, d) => import('./commands/server.js').then((m) => m.serverStop({ project: p }, d)), () => 'The reference server is stopped.'),
     )
     .demandCommand(1, 'name a command; see --help')
     .strict()

@@ -58,3 +58,40 @@ export function renderBuild(r: BuildResult): string {
   for (const n of r.notes) lines.push(`  note     ${n}`);
   return lines.join('\n');
 }
+
+const CHECK_MARK = { pass: '✓', fail: '✗', skip: '·' } as const;
+
+export function renderVerify(r: import('./commands/verify.js').VerifyResult): string {
+  const lines = [`${r.ok ? 'PASS' : 'FAIL'} ${r.wheel.name} (sha256 ${r.wheel.sha256})`, '', 'Static checks:'];
+  for (const c of r.static) lines.push(`  ${CHECK_MARK[c.status]} ${c.title}${c.status === 'fail' && c.detail ? `: ${c.detail}` : ''}`);
+  if (r.live) {
+    const s = r.live.suite;
+    lines.push('', `Behaviour suite against ${r.live.server.description} at ${r.live.server.address} (CPython ${r.live.python}; ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}):`);
+    lines.push(`  ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped of ${s.total} in ${formatMs(s.durationMs)}`);
+    for (const f of s.failures) lines.push(`  ✗ ${f.test}: ${f.message.split('\n')[0]}`);
+    for (const f of s.skips) lines.push(`  · skipped ${f.test}: ${f.message}`);
+  } else {
+    lines.push('', 'No live checks (--server none).');
+  }
+  lines.push('', `Timings: ${r.timings.map((t) => `${t.step} ${formatMs(t.ms)}`).join(', ')}`);
+  return lines.join('\n');
+}
+
+export function renderVerifyMarkdown(r: import('./commands/verify.js').VerifyResult): string {
+  const lines = [`### ${r.ok ? '✅' : '❌'} verify \`${r.wheel.name}\``, '', `sha256 \`${r.wheel.sha256}\``, '', '| check | result | detail |', '|---|---|---|'];
+  for (const c of r.static) lines.push(`| ${c.title} | ${CHECK_MARK[c.status]} ${c.status} | ${(c.detail ?? '').replace(/\|/g, '\\|')} |`);
+  if (r.live) {
+    const s = r.live.suite;
+    lines.push('', `**Behaviour suite** against ${r.live.server.description}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped (${formatMs(s.durationMs)}).`, '');
+    lines.push(`Installed: ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    if (s.failures.length) lines.push('', '<details><summary>Failures</summary>', '', ...s.failures.map((f) => `- \`${f.test}\`: ${f.message.split('\n')[0]}`), '', '</details>');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderServerStatus(s: import('./commands/server.js').ServerStatus): string {
+  if (!s.state) return 'No reference server is recorded for this checkout (mlmd-remote server start).';
+  const st = s.state;
+  if (!s.running) return `The reference server (pid ${st.pid}) is not running.`;
+  return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
+}

@@ -35,6 +35,7 @@ export interface WheelInspection {
   wheel: Record<string, string[]>;
   metadata: Record<string, string[]>;
   recordProblems: string[];
+  extensionImports: Array<{ file: string; line: number; module: string }>;
 }
 
 export function sha256File(file: string): string {

@@ -90,16 +90,25 @@ class ServerHandle:
         self.process = process
         self.workdir = workdir
         self.info = info or {}
+        self._stop_requested = False
 
     @property
     def address(self):
         return f"{self.host}:{self.port}"
 
+    def request_stop(self):
+        """Sends SIGTERM once (the server then stops gracefully)."""
+        proc = self.process
+        if proc is None or self._stop_requested or proc.poll() is not None:
+            return
+        self._stop_requested = True
+        proc.terminate()
+
     def stop(self):
         proc = self.process
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        proc.terminate()
+        self.request_stop()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -195,7 +204,7 @@ def run_server_fixture(tmp_path_factory):
 
     yield start
     for handle in started:
-        handle.process.terminate()
+        handle.request_stop()
     for handle in started:
         handle.stop()
 

@@ -12,6 +12,7 @@
 Standard library only: it runs under any CPython 3.8+.
 """
 import argparse
+import ast
 import base64
 import csv
 import hashlib
@@ -69,6 +70,26 @@ def normalize(src, dst, epoch):
       zout.writestr(info, contents[name], compresslevel=9)
 
 
+def native_imports(name, data):
+  """Imports of the native extension (any module path with 'pywrap' or '_extension')."""
+  try:
+    tree = ast.parse(data.decode('utf-8'), filename=name)
+  except (SyntaxError, UnicodeDecodeError) as e:
+    return [{'file': name, 'line': getattr(e, 'lineno', 0) or 0, 'module': 'unparseable: %s' % e}]
+  found = []
+  for node in ast.walk(tree):
+    modules = []
+    if isinstance(node, ast.Import):
+      modules = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      modules = [node.module] + ['%s.%s' % (node.module, a.name) for a in node.names]
+    for module in modules:
+      if module.split('.')[-1].endswith('_extension') or '.pywrap.' in module + '.':
+        found.append({'file': name, 'line': node.lineno, 'module': module})
+        break
+  return found
+
+
 def _parse_headers(text):
   fields = {}
   for line in text.splitlines():
@@ -115,6 +136,10 @@ def inspect(path):
     for name in recorded:
       if name not in contents:
         problems.append('RECORD lists %s, which is not in the wheel' % name)
+  extension_imports = []
+  for name, data in sorted(contents.items()):
+    if name.endswith('.py'):
+      extension_imports.extend(native_imports(name, data))
   wheel = _parse_headers(contents.get(dist_info + '/WHEEL', b'').decode('utf-8'))
   metadata = _parse_headers(contents.get(dist_info + '/METADATA', b'').decode('utf-8'))
   return {
@@ -124,6 +149,7 @@ def inspect(path):
       'wheel': wheel,
       'metadata': metadata,
       'recordProblems': problems,
+      'extensionImports': extension_imports,
   }
 
 

@@ -288,11 +288,14 @@ def main(argv=None) -> int:
         print(f"error: cannot bind {bind}", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
+    # The handler only records the signal: taking a lock here (e.g. with
+    # threading.Event.set) can deadlock when a second signal arrives while the
+    # main thread holds that lock.
+    received = []
 
     def request_stop(signum, frame):
-        del signum, frame
-        stop.set()
+        del frame
+        received.append(signum)
 
     # Debug aid: `kill -USR1 <pid>` dumps every thread's stack to stderr.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -309,8 +312,8 @@ def main(argv=None) -> int:
     sys.stdout.write(f"Server listening on {format_address(args.host, port)}\n")
     sys.stdout.flush()
 
-    while not stop.wait(0.5):
-        pass
+    while not received:
+        time.sleep(0.1)
     server.stop(grace=2.0).wait()
     del dispatcher, store
     return 0

@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Project } from '../config.js';
+import { writeFileAtomic } from '../config.js';
+import { MlmdError } from '../errors.js';
+import { findPython } from '../python.js';
+import { canConnect, referenceMlmdVersion, startReferenceServer } from '../server.js';
+import type { Deps } from './deps.js';
+
+export interface ServerState {
+  pid: number;
+  host: string;
+  port: number;
+  dataDir: string;
+  logFile: string;
+  mlmdVersion: string;
+  startedAt: string;
+}
+
+export interface ServerStatus {
+  schemaVersion: 1;
+  running: boolean;
+  answering: boolean;
+  state: ServerState | null;
+}
+
+function stateFile(project: Project): string {
+  return path.join(project.cacheDir, 'server', 'state.json');
+}
+
+function readState(project: Project): ServerState | null {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(project), 'utf8')) as ServerState;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function serverStatus(opts: { project: Project }): Promise<ServerStatus> {
+  const state = readState(opts.project);
+  const running = state !== null && alive(state.pid);
+  return { schemaVersion: 1, running, answering: running && (await canConnect(state!.host, state!.port)), state };
+}
+
+/** Starts the reference server in the background for users; it outlives this command. */
+export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string }, deps: Deps): Promise<ServerStatus> {
+  const current = await serverStatus(opts);
+  if (current.running) {
+    throw new MlmdError(`a reference server already runs (pid ${current.state!.pid}, 127.0.0.1:${current.state!.port})`, { hint: 'stop it with: mlmd-remote server stop', exitCode: 3 });
+  }
+  const dir = path.join(opts.project.cacheDir, 'server');
+  fs.mkdirSync(dir, { recursive: true });
+  const dataDir = path.resolve(opts.dataDir ?? path.join(dir, 'data'));
+  const logFile = path.join(dir, 'server.log');
+  const python = await findPython(deps.runner, opts.python);
+  const step = deps.log.step(`Start the reference server (official ml-metadata ${referenceMlmdVersion(opts.project)})`);
+  const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile });
+  const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', startedAt: new Date().toISOString() };
+  writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
+  step.done(`127.0.0.1:${handle.port}`);
+  return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };
+}
+
+export async function serverStop(opts: { project: Project }, deps: Deps): Promise<ServerStatus> {
+  const status = await serverStatus(opts);
+  if (status.running) {
+    process.kill(status.state!.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(status.state!.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (alive(status.state!.pid)) process.kill(status.state!.pid, 'SIGKILL');
+    deps.log.info(`stopped the reference server (pid ${status.state!.pid})`);
+  }
+  fs.rmSync(stateFile(opts.project), { force: true });
+  return { schemaVersion: 1, running: false, answering: false, state: status.state };
+}

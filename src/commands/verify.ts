@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Project } from '../config.js';
+import { writeFileAtomic } from '../config.js';
+import { UsageError } from '../errors.js';
+import { findPython } from '../python.js';
+import { defaultImage, externalServer, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
+import { runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
+import { inspectWheel, sha256File } from '../wheel.js';
+import type { Deps } from './deps.js';
+import type { StepTiming } from './build.js';
+
+export type ServerMode = 'reference' | 'container' | 'none';
+
+export interface VerifyOptions {
+  project: Project;
+  wheel?: string;
+  server: ServerMode;
+  /** Use a running server at host:port instead of starting one. */
+  serverAddress?: string;
+  image?: string;
+  python?: string;
+  /** pytest -m expression for the behaviour suite. */
+  markers?: string;
+  constraints?: string[];
+}
+
+export interface VerifyResult {
+  schemaVersion: 1;
+  ok: boolean;
+  wheel: { path: string; name: string; sha256: string };
+  static: Check[];
+  live: null | {
+    server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; address: string };
+    python: string;
+    suite: SuiteResult;
+  };
+  timings: StepTiming[];
+}
+
+/** The wheel to verify: the argument, or the only wheel in dist/. */
+export function resolveWheel(project: Project, wheel?: string): string {
+  if (wheel) {
+    if (!fs.existsSync(wheel)) throw new UsageError(`${wheel} does not exist`, 'build one with: npm run wheel');
+    return path.resolve(wheel);
+  }
+  const found = fs.existsSync(project.distDir) ? fs.readdirSync(project.distDir).filter((n) => n.endsWith('.whl')) : [];
+  if (found.length !== 1) {
+    throw new UsageError(found.length ? `dist/ holds ${found.length} wheels (${found.join(', ')})` : 'dist/ holds no wheel', found.length ? 'name the one to verify: mlmd-remote verify dist/<wheel>' : 'build one with: npm run wheel');
+  }
+  return path.join(project.distDir, found[0]!);
+}
+
+export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyResult> {
+  const { project } = opts;
+  const { runner, log } = deps;
+  const wheelPath = resolveWheel(project, opts.wheel);
+  const name = path.basename(wheelPath);
+  const sha256 = sha256File(wheelPath);
+  const timings: StepTiming[] = [];
+  const python = await findPython(runner, opts.python);
+
+  let step = log.step(`Static checks of ${name}`);
+  const inspection = await inspectWheel(runner, python.executable, project, wheelPath);
+  const checks = [...staticChecks(name, inspection), await wheelContentsCheck({ project, runner, log, python, wheelPath })];
+  const failedChecks = checks.filter((c) => c.status === 'fail');
+  timings.push({ step: 'static', ms: failedChecks.length ? step.fail(`${failedChecks.length} of ${checks.length} failed`) : step.done(`${checks.length} passed`) });
+
+  let live: VerifyResult['live'] = null;
+  if (opts.server !== 'none' || opts.serverAddress) {
+    step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
+    let server: ServerHandle;
+    if (opts.serverAddress) server = await externalServer(opts.serverAddress);
+    else if (opts.server === 'container') {
+      const version = inspection.metadata['Version']?.[0]?.replace(/[+.]post.*|\+.*/, '') ?? '';
+      server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
+    } else {
+      server = await startReferenceServer({ project, runner, log, python, dataDir: fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-')) });
+    }
+    timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
+    try {
+      step = log.step('Behaviour suite in a fresh venv');
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, markers: opts.markers, constraints: opts.constraints, step });
+      timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
+      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, address: `${server.host}:${server.port}` }, python: python.version, suite };
+    } finally {
+      await server.stop();
+    }
+  }
+  const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0));
+  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, timings };
+  // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels.
+  try {
+    writeFileAtomic(`${wheelPath}.verify.json`, `${JSON.stringify(result, null, 2)}\n`);
+  } catch {
+    log.warn(`could not write ${wheelPath}.verify.json (read-only directory?)`);
+  }
+  return result;
+}

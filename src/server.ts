@@ -1,0 +1,209 @@
+/**
+ * MLMD gRPC servers to verify against:
+ *   reference  tools/reference_server/server.py: MLMD's own C++ store from the
+ *              official ml-metadata wheel, served over gRPC, in a venv of ours
+ *   container  a server image (the official one by default) run with testcontainers
+ * Both give a handle with an address and stop(); both are ready when the
+ * server prints "Server listening on".
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Project } from './config.js';
+import { MlmdError, MissingToolError } from './errors.js';
+import type { Runner } from './exec.js';
+import type { Logger } from './log.js';
+import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
+
+export interface ServerHandle {
+  kind: 'reference' | 'container' | 'external';
+  host: string;
+  port: number;
+  /** What serves: e.g. "ml-metadata 1.16.0 (official wheel)" or the image name. */
+  description: string;
+  /** The official MLMD release behind it, when known. */
+  mlmdVersion?: string;
+  /** Python of the reference server venv (lets the behaviour suite start extra servers). */
+  serverPython?: string;
+  stop(): Promise<void>;
+}
+
+export const READY_LINE = /Server listening on/;
+
+export function referenceServerScript(project: Project): string {
+  return path.join(project.toolsDir, 'reference_server', 'server.py');
+}
+
+/** The official ml-metadata release the reference server runs (from its pinned requirements). */
+export function referenceMlmdVersion(project: Project): string {
+  const req = readRequirements(path.join(project.toolsDir, 'reference_server', 'requirements.txt')).find((r) => r.startsWith('ml-metadata=='));
+  return req ? req.split('==')[1]! : 'unknown';
+}
+
+export async function referenceServerVenv(opts: { project: Project; runner: Runner; log: Logger; python: PythonInfo }): Promise<string> {
+  const requirements = readRequirements(path.join(opts.project.toolsDir, 'reference_server', 'requirements.txt'));
+  try {
+    return await ensureVenv({ runner: opts.runner, log: opts.log, python: opts.python, cacheDir: opts.project.cacheDir, name: 'reference-server', requirements });
+  } catch (err) {
+    throw new MlmdError(`cannot install the reference server (official ml-metadata ${referenceMlmdVersion(opts.project)}) for CPython ${opts.python.version}: ${(err as Error).message.split('\n').slice(-3).join(' ')}`, {
+      hint: 'the official wheels exist only for some CPython versions (1.16.0: 3.9 to 3.11); point --python at one of those, or use --server container',
+      cause: err,
+    });
+  }
+}
+
+/** Waits until `file` exists (the server's ready file), the process dies, or the limit passes. */
+async function waitForReadyFile(file: string, child: ChildProcess, stderrTail: () => string, limitMs: number, what: string): Promise<{ port: number; pid: number; mlmd_version?: string }> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new MlmdError(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderrTail()}`);
+    }
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as { port: number; pid: number; mlmd_version?: string };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new MlmdError(`${what} did not print "Server listening on" within ${limitMs / 1000} s:\n${stderrTail()}`, { hint: 'see the server log above; a slow machine may need --server-timeout' });
+}
+
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts the reference server on 127.0.0.1 with a free port and a SQLite file in `dataDir`. */
+export async function startReferenceServer(opts: {
+  project: Project;
+  runner: Runner;
+  log: Logger;
+  python: PythonInfo;
+  dataDir: string;
+  port?: number;
+  extraArgs?: string[];
+  detached?: boolean;
+  logFile?: string;
+  readyTimeoutMs?: number;
+}): Promise<ServerHandle & { pid: number }> {
+  const venv = await referenceServerVenv(opts);
+  const serverPython = venvPython(venv);
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const readyFile = path.join(opts.dataDir, `ready-${process.pid}-${Date.now()}.json`);
+  const args = [referenceServerScript(opts.project), '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(opts.dataDir, 'metadata.sqlite'), '--ready-file', readyFile, ...(opts.extraArgs ?? [])];
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
+  const child = spawn(serverPython, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  let tail = '';
+  child.stderr?.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
+  child.stdout?.on('data', () => undefined);
+  const ready = await waitForReadyFile(readyFile, child, () => tail || (opts.logFile ? fs.readFileSync(opts.logFile, 'utf8').slice(-4000) : ''), opts.readyTimeoutMs ?? 90_000, 'the reference server');
+  fs.rmSync(readyFile, { force: true });
+  if (opts.detached) child.unref();
+  const mlmdVersion = ready.mlmd_version ?? referenceMlmdVersion(opts.project);
+  return {
+    kind: 'reference',
+    host: '127.0.0.1',
+    port: ready.port,
+    pid: child.pid!,
+    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC`,
+    mlmdVersion,
+    serverPython,
+    stop: () => stopProcess(child),
+  };
+}
+
+/** True when something accepts TCP connections at host:port within the limit. */
+export function canConnect(host: string, port: number, limitMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(limitMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
+  if (!m) throw new MlmdError(`"${address}" is not host:port`, { hint: 'e.g. --server-address 127.0.0.1:8080' });
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: +m[2]! };
+}
+
+/** A server someone else runs; verify only checks that it answers. */
+export async function externalServer(address: string): Promise<ServerHandle> {
+  const { host, port } = parseAddress(address);
+  if (!(await canConnect(host, port))) {
+    throw new MlmdError(`no MLMD server answers at ${host}:${port}`, { hint: 'start one (mlmd-remote server start) or let verify start its own (--server reference)' });
+  }
+  return { kind: 'external', host, port, description: `server at ${host}:${port}`, stop: async () => undefined };
+}
+
+// ---------------------------------------------------------------------------
+// Containers
+
+export const OFFICIAL_IMAGE = 'gcr.io/tfx-oss-public/ml_metadata_store_server';
+
+export function defaultImage(upstreamVersion: string): string {
+  return `${OFFICIAL_IMAGE}:${upstreamVersion}`;
+}
+
+/** One sentence for when no container runtime works, naming the alternatives. */
+export const NO_CONTAINER_RUNTIME =
+  'No container runtime answers (testcontainers found no working Docker or Podman socket); start one (e.g. bash tools/container/start-docker.sh), or verify with --server reference, which runs the same MLMD store without containers.';
+
+export async function startContainerServer(opts: { image: string; log: Logger; port?: number; readyTimeoutMs?: number }): Promise<ServerHandle> {
+  // No registry is needed for a local image, and the reaper image would have to be pulled.
+  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
+  try {
+    await getContainerRuntimeClient();
+  } catch (err) {
+    throw new MissingToolError('a container runtime', NO_CONTAINER_RUNTIME);
+  }
+  const port = opts.port ?? (await freePort());
+  const configPath = '/tmp/shared/server_config.textproto';
+  const config = "connection_config {\n  sqlite {\n    filename_uri: '/tmp/shared/metadata.sqlite.db'\n    connection_mode: READWRITE_OPENCREATE\n  }\n}\n";
+  let container;
+  try {
+    container = await new GenericContainer(opts.image)
+      .withNetworkMode('host')
+      .withEnvironment({ GRPC_PORT: String(port), METADATA_STORE_SERVER_CONFIG_FILE: configPath })
+      .withCopyContentToContainer([{ content: config, target: configPath }])
+      .withWaitStrategy(Wait.forLogMessage(READY_LINE).withStartupTimeout(opts.readyTimeoutMs ?? 120_000))
+      .withPullPolicy({ shouldPull: () => false })
+      .start();
+  } catch (err) {
+    const msg = (err as Error).message;
+    const hint = /no such image|not found|pull access denied|manifest unknown/i.test(msg)
+      ? `the image ${opts.image} is not available locally and no registry is reachable; build the local one with bash tools/container/build-image.sh and pass --image mlmd-remote/reference-server:<version>`
+      : 'see the container log; --server reference runs the same store without containers';
+    throw new MlmdError(`cannot start ${opts.image}: ${msg.split('\n')[0]}`, { hint, cause: err });
+  }
+  opts.log.debug(`container ${container.getId().slice(0, 12)} (${opts.image}) listening on 127.0.0.1:${port}`);
+  return {
+    kind: 'container',
+    host: '127.0.0.1',
+    port,
+    description: `container ${opts.image}`,
+    stop: async () => {
+      await container.stop({ timeout: 10_000 });
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

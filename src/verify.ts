@@ -1,0 +1,183 @@
+/**
+ * What makes a wheel a good remote-only wheel: static rules on its contents
+ * (pure functions over an inspection) and the behaviour suite run against a
+ * live server from a fresh venv.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Project } from './config.js';
+import type { Runner } from './exec.js';
+import type { Logger, StepHandle } from './log.js';
+import { ensureVenv, HERMETIC_PIP_ENV, readRequirements, venvPython, type PythonInfo } from './python.js';
+import type { ServerHandle } from './server.js';
+import type { WheelInspection } from './wheel.js';
+
+export type CheckStatus = 'pass' | 'fail' | 'skip';
+
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  detail?: string;
+}
+
+/** check-wheel-contents rules we do not apply, and why. */
+export const IGNORED_WHEEL_CONTENTS_CHECKS: Record<string, string> = {
+  W002: 'upstream ships several identical (empty or licence-only) __init__.py files',
+};
+
+const WHEEL_NAME = /^(?<name>[A-Za-z0-9_.]+)-(?<version>[^-]+)(?:-(?<build>\d[^-]*))?-(?<py>[^-]+)-(?<abi>[^-]+)-(?<platform>[^-]+)\.whl$/;
+
+export function normalizeDistName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+const pass = (id: string, title: string, detail?: string): Check => ({ id, title, status: 'pass', detail });
+const fail = (id: string, title: string, detail: string): Check => ({ id, title, status: 'fail', detail });
+
+/** The rules we check ourselves, from an inspection of the wheel (no I/O). */
+export function staticChecks(fileName: string, w: WheelInspection): Check[] {
+  const checks: Check[] = [];
+  const m = WHEEL_NAME.exec(fileName);
+  if (!m) checks.push(fail('file-name', 'file name follows the wheel naming convention', `${fileName} is not <name>-<version>-<python>-<abi>-<platform>.whl`));
+  else {
+    const tags = `${m.groups!['py']}-${m.groups!['abi']}-${m.groups!['platform']}`;
+    checks.push(tags === 'py3-none-any' ? pass('file-name', 'file name carries the tags py3-none-any') : fail('file-name', 'file name carries the tags py3-none-any', `its tags are ${tags}`));
+  }
+  const tag = w.wheel['Tag'] ?? [];
+  checks.push(tag.length === 1 && tag[0] === 'py3-none-any' ? pass('wheel-tag', 'WHEEL says Tag: py3-none-any') : fail('wheel-tag', 'WHEEL says Tag: py3-none-any', `WHEEL has Tag: ${tag.join(', ') || '(none)'}`));
+  const purelib = w.wheel['Root-Is-Purelib']?.[0];
+  checks.push(purelib === 'true' ? pass('purelib', 'WHEEL says Root-Is-Purelib: true') : fail('purelib', 'WHEEL says Root-Is-Purelib: true', `it says ${purelib ?? 'nothing'}`));
+  const dataDirs = w.entries.filter((e) => /^[^/]+\.data\//.test(e.name)).map((e) => e.name);
+  checks.push(dataDirs.length === 0 ? pass('root-layout', 'every file sits at the wheel root (no .data/)') : fail('root-layout', 'every file sits at the wheel root (no .data/)', dataDirs.slice(0, 5).join(', ')));
+  const natives = w.entries.filter((e) => e.native).map((e) => `${e.name} (${e.native})`);
+  checks.push(natives.length === 0 ? pass('no-native', 'no native code, by magic bytes') : fail('no-native', 'no native code, by magic bytes', natives.join(', ')));
+  checks.push(w.recordProblems.length === 0 ? pass('record', 'RECORD lists every file with a correct hash') : fail('record', 'RECORD lists every file with a correct hash', w.recordProblems.slice(0, 10).join('; ')));
+  const missing = ['Name', 'Version', 'Requires-Python', 'Requires-Dist'].filter((f) => !(w.metadata[f]?.length));
+  checks.push(missing.length === 0 ? pass('metadata-fields', 'METADATA has Name, Version, Requires-Python, Requires-Dist') : fail('metadata-fields', 'METADATA has Name, Version, Requires-Python, Requires-Dist', `missing: ${missing.join(', ')}`));
+  if (m) {
+    const name = w.metadata['Name']?.[0] ?? '';
+    const version = w.metadata['Version']?.[0] ?? '';
+    const fileVersion = m.groups!['version']!.replace(/_/g, '+'); // a local version's '+' may be escaped in file names
+    const ok = normalizeDistName(name) === normalizeDistName(m.groups!['name']!) && (version === m.groups!['version'] || version === fileVersion);
+    checks.push(ok ? pass('metadata-matches-name', `METADATA names ${name} ${version}, as the file name does`) : fail('metadata-matches-name', 'METADATA name and version match the file name', `METADATA: ${name} ${version}; file: ${m.groups!['name']} ${m.groups!['version']}`));
+  }
+  const imports = w.extensionImports ?? [];
+  checks.push(imports.length === 0 ? pass('no-extension-import', 'no module imports the removed native extension') : fail('no-extension-import', 'no module imports the removed native extension', imports.map((i) => `${i.file}:${i.line} imports ${i.module}`).join('; ')));
+  return checks;
+}
+
+/** check-wheel-contents output -> one check per reported rule (ignoring the ones we explain). */
+export function readWheelContentsOutput(output: string, exitCode: number): Check {
+  const codes = [...output.matchAll(/: ([WE]\d{3}): (.*)/g)].map((x) => ({ code: x[1]!, text: x[2]! }));
+  const relevant = codes.filter((c) => !(c.code in IGNORED_WHEEL_CONTENTS_CHECKS));
+  const title = `check-wheel-contents (ignoring ${Object.keys(IGNORED_WHEEL_CONTENTS_CHECKS).join(', ')})`;
+  if (relevant.length) return fail('check-wheel-contents', title, relevant.map((c) => `${c.code}: ${c.text}`).join('; '));
+  if (exitCode !== 0 && codes.length === 0) return fail('check-wheel-contents', title, output.trim().split('\n').slice(-3).join(' '));
+  return pass('check-wheel-contents', title);
+}
+
+export async function wheelContentsCheck(opts: { project: Project; runner: Runner; log: Logger; python: PythonInfo; wheelPath: string }): Promise<Check> {
+  const venv = await ensureVenv({ runner: opts.runner, log: opts.log, python: opts.python, cacheDir: opts.project.cacheDir, name: 'wheel-checks', requirements: readRequirements(path.join(opts.project.toolsDir, 'verify', 'requirements.txt')) });
+  const res = await opts.runner(venvPython(venv), ['-m', 'check_wheel_contents', opts.wheelPath], { allowFailure: true });
+  return readWheelContentsOutput(`${res.stdout}\n${res.stderr}`, res.exitCode);
+}
+
+// ---------------------------------------------------------------------------
+// The behaviour suite
+
+export interface SuiteFailure {
+  test: string;
+  message: string;
+}
+
+export interface SuiteResult {
+  total: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: SuiteFailure[];
+  skips: SuiteFailure[];
+  durationMs: number;
+  /** Versions installed next to the wheel (grpcio, protobuf, ...). */
+  installed: Record<string, string>;
+}
+
+function xmlUnescape(s: string): string {
+  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&#10;/g, '\n').replace(/&amp;/g, '&');
+}
+
+/** pytest's JUnit XML -> counts and the failing/skipped tests with their messages. */
+export function parseJunit(xml: string): Omit<SuiteResult, 'durationMs' | 'installed'> {
+  const failures: SuiteFailure[] = [];
+  const skips: SuiteFailure[] = [];
+  let total = 0;
+  for (const m of xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    total++;
+    const attrs = m[1]!;
+    const name = `${/classname="([^"]*)"/.exec(attrs)?.[1] ?? ''}::${/ name="([^"]*)"/.exec(attrs)?.[1] ?? ''}`;
+    const body = m[3] ?? '';
+    const bad = /<(failure|error)\b[^>]*?message="([^"]*)"/.exec(body) ?? /<(failure|error)\b/.exec(body);
+    const skip = /<skipped\b[^>]*?message="([^"]*)"/.exec(body) ?? /<skipped\b/.exec(body);
+    if (bad) failures.push({ test: xmlUnescape(name), message: xmlUnescape(bad[2] ?? bad[1] ?? '') });
+    else if (skip) skips.push({ test: xmlUnescape(name), message: xmlUnescape(skip[1] ?? '') });
+  }
+  return { total, passed: total - failures.length - skips.length, failed: failures.length, skipped: skips.length, failures, skips };
+}
+
+export const SUITE_PACKAGES = ['grpcio', 'protobuf', 'attrs', 'absl-py', 'six'];
+
+/**
+ * Installs the wheel with pip into a fresh venv (its declared dependencies,
+ * optionally pinned by `constraints`), then runs the behaviour suite there
+ * against `server`.
+ */
+export async function runBehaviourSuite(opts: {
+  project: Project;
+  runner: Runner;
+  python: PythonInfo;
+  wheelPath: string;
+  server: ServerHandle;
+  /** e.g. ['protobuf==3.20.3'] for the dependency matrix. */
+  constraints?: string[];
+  /** pytest -m expression. */
+  markers?: string;
+  step?: StepHandle;
+}): Promise<SuiteResult> {
+  const { runner } = opts;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-suite-'));
+  try {
+    await runner(opts.python.executable, ['-m', 'venv', path.join(dir, 'venv')]);
+    const py = venvPython(path.join(dir, 'venv'));
+    opts.step?.progress('pip install the wheel and its declared dependencies into a fresh venv');
+    const clientReqs = readRequirements(path.join(opts.project.toolsDir, 'verify', 'client-requirements.txt'));
+    await runner(py, ['-m', 'pip', 'install', '--quiet', opts.wheelPath, ...clientReqs, ...(opts.constraints ?? [])], { env: HERMETIC_PIP_ENV });
+    const installed: Record<string, string> = {};
+    const versions = await runner(py, ['-c', `import importlib.metadata as m, json\nout = {}\nfor d in ${JSON.stringify(SUITE_PACKAGES)}:\n  try: out[d] = m.version(d)\n  except Exception: out[d] = None\nprint(json.dumps(out))`]);
+    Object.assign(installed, JSON.parse(versions.stdout) as Record<string, string>);
+    const junit = path.join(dir, 'junit.xml');
+    opts.step?.progress(`pytest tools/behaviour_suite against ${opts.server.host}:${opts.server.port}`);
+    const started = Date.now();
+    const res = await runner(
+      py,
+      ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', `--junitxml=${junit}`, '-o', 'junit_family=xunit1', ...(opts.markers ? ['-m', opts.markers] : []), path.join(opts.project.toolsDir, 'behaviour_suite')],
+      {
+        allowFailure: true,
+        cwd: dir,
+        env: {
+          MLMD_HOST: opts.server.host,
+          MLMD_PORT: String(opts.server.port),
+          ...(opts.server.serverPython ? { MLMD_SERVER_PYTHON: opts.server.serverPython } : {}),
+        },
+        onLine: (l) => opts.step?.progress(l),
+      },
+    );
+    if (!fs.existsSync(junit)) {
+      return { total: 0, passed: 0, failed: 1, skipped: 0, failures: [{ test: 'pytest', message: (res.stdout + res.stderr).trim().split('\n').slice(-10).join('\n') }], skips: [], durationMs: Date.now() - started, installed };
+    }
+    return { ...parseJunit(fs.readFileSync(junit, 'utf8')), durationMs: Date.now() - started, installed };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
