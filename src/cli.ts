@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderApply, renderApplyMarkdown, renderBuild, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderApply, renderApplyMarkdown, renderBuild, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -137,10 +137,21 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('image', { type: 'string', describe: 'Image for --server container (default: gcr.io/tfx-oss-public/ml_metadata_store_server:<version>)' })
           .option('python', { type: 'string', describe: 'CPython for the venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the report as markdown (for CI)' })
+          .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
+          .option('row', { type: 'string', array: true, describe: 'With --matrix: only these rows' })
+          .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
           .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
           .example('$0 verify --server container --image mlmd-remote/reference-server:1.16.0', ''),
       (a) =>
-        run(
+        a.matrix
+          ? run(
+              a,
+              'verify --matrix',
+              (p, d) => import('./commands/verify.js').then((m) => m.verifyMatrix({ project: p, wheel: a.wheel, python: a.python, rows: a.row }, d)),
+              (r) => (a.markdown ? renderMatrixMarkdown(r) : renderMatrix(r)),
+              (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
+            )
+          : run(
           a,
           'verify',
           (p, d) =>

@@ -95,3 +95,27 @@ export function renderServerStatus(s: import('./commands/server.js').ServerStatu
   if (!s.running) return `The reference server (pid ${st.pid}) is not running.`;
   return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
 }
+
+export function renderMatrixMarkdown(r: import('./commands/verify.js').MatrixResult): string {
+  const pkgs = Object.keys(r.rows[0]?.installed ?? {});
+  const lines = [
+    `Behaviour suite of \`${r.wheel.name}\` against the ${r.server}, CPython ${r.python}.`,
+    '',
+    `| row | ${pkgs.join(' | ')} | result |`,
+    `|---|${pkgs.map(() => '---').join('|')}|---|`,
+    ...r.rows.map((row) => `| ${row.name} | ${pkgs.map((p) => row.installed[p] ?? '?').join(' | ')} | ${row.ok ? '✅' : '❌'} ${row.passed}/${row.total} passed${row.skipped ? `, ${row.skipped} skipped` : ''} |`),
+    '',
+  ];
+  if (r.drift.length) lines.push('**Declared ranges and tested versions disagree:**', '', ...r.drift.map((d) => `- ${d}`), '');
+  return lines.join('\n');
+}
+
+export function renderMatrix(r: import('./commands/verify.js').MatrixResult): string {
+  const lines = [`Dependency matrix for ${r.wheel.name} (${r.server}, CPython ${r.python}):`];
+  for (const row of r.rows) {
+    lines.push(`  ${row.ok ? '✓' : '✗'} ${row.name.padEnd(16)} ${Object.entries(row.installed).map(([k, v]) => `${k} ${v}`).join(', ')}: ${row.passed}/${row.total} passed`);
+    for (const f of row.failures) lines.push(`      ✗ ${f.test}: ${f.message.split('\n')[0]}`);
+  }
+  if (r.drift.length) lines.push('', 'Declared ranges and tested versions disagree:', ...r.drift.map((d) => `  - ${d}`));
+  return lines.join('\n');
+}

@@ -181,3 +181,87 @@ export async function runBehaviourSuite(opts: {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+// ---------------------------------------------------------------------------
+// The dependency matrix
+
+export interface MatrixRow {
+  name: string;
+  pins: Record<string, string>;
+}
+
+export interface MatrixSpec {
+  packages: string[];
+  rows: MatrixRow[];
+}
+
+export function readMatrix(project: Project): MatrixSpec {
+  return JSON.parse(fs.readFileSync(path.join(project.toolsDir, 'verify', 'matrix.json'), 'utf8')) as MatrixSpec;
+}
+
+export interface Requirement {
+  name: string;
+  lower?: string;
+  upper?: string;
+}
+
+/** install_requires on the new side of the setup.py patch: its `'name>=a,<b',` lines. */
+export function declaredRequirements(setupPatchText: string): Requirement[] {
+  const out: Requirement[] = [];
+  const lines = setupPatchText.split('\n');
+  const start = lines.findIndex((l) => /^[ +]\s+install_requires=\[$/.test(l));
+  if (start < 0) return out;
+  for (const line of lines.slice(start + 1)) {
+    if (/^[ +]\s+\],?$/.test(line)) break;
+    const m = /^[ +]\s+'([A-Za-z0-9_.-]+)([^']*)',?$/.exec(line);
+    if (!m) continue; // removed ('-') lines are the old side
+    const req: Requirement = { name: m[1]! };
+    for (const part of m[2]!.split(',')) {
+      const p = /^(>=|<)\s*(.+)$/.exec(part.trim());
+      if (p?.[1] === '>=') req.lower = p[2];
+      if (p?.[1] === '<') req.upper = p[2];
+    }
+    out.push(req);
+  }
+  return out;
+}
+
+/** Numeric comparison of dotted release versions (enough for the pins we use). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
+  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
+}
+
+/**
+ * Where the declared ranges and the tested ones disagree: a lower bound that
+ * the lowest row does not pin exactly, or a tested version the range excludes.
+ */
+export function rangeDrift(declared: Requirement[], matrix: MatrixSpec, installedByRow: Record<string, Record<string, string>> = {}): string[] {
+  const problems: string[] = [];
+  const lowest = matrix.rows[0]!;
+  for (const pkg of matrix.packages) {
+    const req = declared.find((r) => normalizeDistName(r.name) === normalizeDistName(pkg));
+    if (!req) {
+      problems.push(`${pkg} is in the matrix but not declared in install_requires`);
+      continue;
+    }
+    const pinned = lowest.pins[pkg];
+    if (!req.lower || !pinned || compareVersions(req.lower, pinned) !== 0) {
+      problems.push(`${pkg}: declared lower bound ${req.lower ?? '(none)'} but the "${lowest.name}" row tests ${pinned ?? '(nothing)'}`);
+    }
+    for (const [row, installed] of Object.entries(installedByRow)) {
+      const v = installed[pkg];
+      if (v && req.upper && compareVersions(v, req.upper) >= 0) problems.push(`${pkg}: row "${row}" tested ${v}, which the declared <${req.upper} excludes`);
+      if (v && req.lower && compareVersions(v, req.lower) < 0) problems.push(`${pkg}: row "${row}" tested ${v}, below the declared >=${req.lower}`);
+    }
+  }
+  for (const req of declared) {
+    if (!matrix.packages.some((p) => normalizeDistName(p) === normalizeDistName(req.name))) problems.push(`${req.name} is declared but the matrix does not test it`);
+  }
+  return problems;
+}

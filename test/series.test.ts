@@ -87,7 +87,7 @@ describe('parsing a patch file made by git format-patch', () => {
       '  the pull request\n';
     const { file } = await patchFromCommit(repo, { base, files: { 'a.txt': lines(20, { 3: 'three' }) }, subject: '', message, file: path.join(dir, 'header.patch') });
     const text = fs.readFileSync(file, 'utf8');
-    assert.match(text, /^Subject: \[PATCH\] BUILD: a subject that is long enough for git to fold it over two\n lines/m, 'git folded the subject (the continuation case is real)');
+    assert.match(text, /^Subject: \[PATCH\] BUILD: a subject that is long enough [^\n]*\n [^\n]*header$/m, 'git folded the subject (the continuation case is real)');
     const patch = parsePatchFile(file);
     assert.equal(patch.name, 'header.patch');
     assert.equal(patch.file, file);
@@ -140,7 +140,7 @@ describe('parsing a patch file made by git format-patch', () => {
     assert.match(err.message, new RegExp(`offset ${at}\\)`));
   });
 
-  it('reports the offset of the first bad byte when it follows a multi-byte character', { todo: 'src/series.ts firstInvalidUtf8 looks 3 bytes past a truncated prefix, so a valid "é" followed by a bad byte is blamed: "é\\xff" reports offset 0 instead of 2' }, () => {
+  it('reports the offset of the first bad byte when it follows a multi-byte character', { todo: 'src/series.ts firstInvalidUtf8 looks 3 bytes past a truncated prefix, so the valid "é" before a bad byte is blamed: "caf\\xc3\\xa9\\xff" (café + 0xff) reports offset 3 instead of 5' }, () => {
     const bytes = Buffer.from([0x63, 0x61, 0x66, 0xc3, 0xa9, 0xff]); // "café" then an invalid byte
     throwsPatchError(() => parsePatch('x.patch', 'x.patch', bytes), /first bad byte at offset 5\)/);
   });

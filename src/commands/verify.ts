@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
 import { defaultImage, externalServer, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
-import { runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
+import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
 import type { Deps } from './deps.js';
 import type { StepTiming } from './build.js';
@@ -96,4 +96,63 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     log.warn(`could not write ${wheelPath}.verify.json (read-only directory?)`);
   }
   return result;
+}
+
+export interface MatrixRowResult {
+  name: string;
+  pins: Record<string, string>;
+  installed: Record<string, string>;
+  passed: number;
+  failed: number;
+  skipped: number;
+  total: number;
+  ok: boolean;
+  durationMs: number;
+  failures: SuiteResult['failures'];
+}
+
+export interface MatrixResult {
+  schemaVersion: 1;
+  ok: boolean;
+  wheel: { name: string; sha256: string };
+  server: string;
+  python: string;
+  rows: MatrixRowResult[];
+  /** Where the declared ranges and the tested ones disagree (must be empty). */
+  drift: string[];
+}
+
+/** The behaviour suite once per row of tools/verify/matrix.json, against one reference server. */
+export async function verifyMatrix(opts: { project: Project; wheel?: string; python?: string; rows?: string[] }, deps: Deps): Promise<MatrixResult> {
+  const { project } = opts;
+  const { runner, log } = deps;
+  const wheelPath = resolveWheel(project, opts.wheel);
+  const python = await findPython(runner, opts.python);
+  const spec = readMatrix(project);
+  const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
+  const server = await startReferenceServer({ project, runner, log, python, dataDir: fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-')) });
+  const results: MatrixRowResult[] = [];
+  try {
+    for (const row of rows) {
+      const step = log.step(`Matrix row "${row.name}" (${Object.entries(row.pins).map(([k, v]) => `${k}==${v}`).join(' ') || 'newest allowed'})`);
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step });
+      const ok = suite.failed === 0 && suite.total > 0;
+      if (ok) step.done(`${suite.passed} passed`);
+      else step.fail(`${suite.failed} failed`);
+      results.push({ name: row.name, pins: row.pins, installed: suite.installed, passed: suite.passed, failed: suite.failed, skipped: suite.skipped, total: suite.total, ok, durationMs: suite.durationMs, failures: suite.failures });
+    }
+  } finally {
+    await server.stop();
+  }
+  const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
+  const drift = rangeDrift(declaredRequirements(setupPatch), spec, Object.fromEntries(results.map((r) => [r.name, r.installed])));
+  return {
+    schemaVersion: 1,
+    ok: results.every((r) => r.ok) && drift.length === 0,
+    wheel: { name: path.basename(wheelPath), sha256: sha256File(wheelPath) },
+    server: server.description,
+    python: python.version,
+    rows: results,
+    drift,
+  };
 }

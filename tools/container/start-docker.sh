@@ -80,7 +80,7 @@ mkdir -p "$(dirname "$log_file")"
 # start_dockerd EXTRA_ARGS... -> 0 when `docker info` works, 1 when dockerd
 # exited, 2 on timeout (dockerd left running).
 start_dockerd() {
-  say "starting dockerd --storage-driver=$storage_driver $* (log: $log_file)"
+  say "starting dockerd --storage-driver=$storage_driver${*:+ $*} (log: $log_file)"
   {
     echo "=== $(date -Is) dockerd --storage-driver=$storage_driver --pidfile=$pidfile $*"
   } >>"$log_file"

@@ -1,0 +1,131 @@
+/**
+ * wheel.ts: a wheel reaches dist/ whole or not at all, and leftovers of an
+ * interrupted run are removed.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { BuildError } from '../src/errors.ts';
+import { profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File } from '../src/wheel.ts';
+import { cleanupFixtures, tempDir } from './helpers/fixtures.ts';
+
+after(cleanupFixtures);
+
+const NAME = 'ml_metadata_remote-1.0.0-py3-none-any.whl';
+
+function source(): { file: string; bytes: Buffer } {
+  const bytes = crypto.randomBytes(64 * 1024);
+  const file = path.join(tempDir('scratch'), NAME);
+  fs.writeFileSync(file, bytes);
+  return { file, bytes };
+}
+
+function throwsBuildError(fn: () => unknown, message: RegExp): BuildError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof BuildError, `expected a BuildError, got ${String(caught)}`);
+  assert.equal(caught.exitCode, 5);
+  assert.match(caught.message, message);
+  return caught;
+}
+
+describe('publishAtomically', () => {
+  it('puts the exact bytes under the final name, creating dist/, with no partial file left', () => {
+    const { file, bytes } = source();
+    const dist = path.join(tempDir('out'), 'a', 'dist');
+    const exitListeners = process.listenerCount('exit');
+    const final = publishAtomically(file, dist, NAME);
+    assert.equal(final, path.join(dist, NAME));
+    assert.ok(fs.readFileSync(final).equals(bytes));
+    assert.deepEqual(fs.readdirSync(dist), [NAME]);
+    assert.equal(process.listenerCount('exit'), exitListeners, 'the exit cleanup hook is removed again');
+  });
+
+  it('replaces an older wheel of the same name', () => {
+    const { file, bytes } = source();
+    const dist = tempDir('dist');
+    fs.writeFileSync(path.join(dist, NAME), 'old');
+    publishAtomically(file, dist, NAME);
+    assert.ok(fs.readFileSync(path.join(dist, NAME)).equals(bytes));
+    assert.deepEqual(fs.readdirSync(dist), [NAME]);
+  });
+
+  it('raises BuildError when dist/ cannot be created (its parent is a regular file), creating nothing', () => {
+    const { file } = source();
+    const parent = path.join(tempDir('out'), 'not-a-dir');
+    fs.writeFileSync(parent, 'a file');
+    const dist = path.join(parent, 'dist');
+    const err = throwsBuildError(() => publishAtomically(file, dist, NAME), /^cannot create .*not-a-dir\/dist: ENOTDIR/);
+    assert.equal(err.hint, 'make dist/ writable, or remove it');
+    assert.equal(fs.readFileSync(parent, 'utf8'), 'a file');
+    assert.equal(fs.existsSync(path.join(parent, 'dist')), false);
+  });
+
+  it('raises BuildError when dist/ is under /proc, creating nothing', () => {
+    const { file } = source();
+    const dist = `/proc/self/mlmd-remote-test-${process.pid}`;
+    throwsBuildError(() => publishAtomically(file, dist, NAME), /^cannot create \/proc\/self\/mlmd-remote-test-/);
+    assert.equal(fs.existsSync(path.join(dist, NAME)), false);
+  });
+
+  it('raises BuildError when the copy fails, leaving dist/ empty', () => {
+    const dist = tempDir('dist');
+    throwsBuildError(() => publishAtomically(path.join(tempDir('scratch'), 'missing.whl'), dist, NAME), /^cannot write the wheel to .*: ENOENT.*; nothing was left behind$/s);
+    assert.deepEqual(fs.readdirSync(dist), []);
+  });
+
+  it('raises BuildError when the final rename fails, removing the partial copy', () => {
+    const { file } = source();
+    const dist = tempDir('dist');
+    fs.mkdirSync(path.join(dist, NAME)); // a non-empty directory where the wheel should go
+    fs.writeFileSync(path.join(dist, NAME, 'keep'), 'x');
+    throwsBuildError(() => publishAtomically(file, dist, NAME), /^cannot write the wheel to /);
+    assert.deepEqual(fs.readdirSync(dist), [NAME], 'only the directory that was there; no .partial- file');
+    assert.deepEqual(fs.readdirSync(path.join(dist, NAME)), ['keep']);
+  });
+});
+
+describe('removePartialWheels', () => {
+  it('removes .<name>.partial-<pid> files and keeps real wheels and other files', () => {
+    const dist = tempDir('dist');
+    for (const n of ['.x.whl.partial-123', `.${NAME}.partial-99999`, 'x.whl', NAME, '.x.whl.partial-abc', 'x.whl.partial-1', 'notes.txt']) {
+      fs.writeFileSync(path.join(dist, n), n);
+    }
+    const removed = removePartialWheels(dist);
+    assert.deepEqual(removed.sort(), [`.${NAME}.partial-99999`, '.x.whl.partial-123'].sort());
+    assert.deepEqual(fs.readdirSync(dist).sort(), ['.x.whl.partial-abc', NAME, 'notes.txt', 'x.whl', 'x.whl.partial-1'].sort());
+    assert.equal(fs.readFileSync(path.join(dist, 'x.whl'), 'utf8'), 'x.whl');
+  });
+
+  it('returns nothing for a missing dist/', () => {
+    assert.deepEqual(removePartialWheels(path.join(tempDir('none'), 'dist')), []);
+  });
+});
+
+describe('versions and hashes', () => {
+  it('profileVersion adds .postN and +local', () => {
+    assert.equal(profileVersion('1.14.0', { distName: 'ml-metadata-remote', localVersion: null }), '1.14.0');
+    assert.equal(profileVersion('1.14.0', { distName: 'ml-metadata', localVersion: 'remote.1' }), '1.14.0+remote.1');
+    assert.equal(profileVersion('1.14.0', { distName: 'ml-metadata', localVersion: 'remote.1' }, 2), '1.14.0.post2+remote.1');
+  });
+
+  it('readUpstreamVersion reads ml_metadata/version.py', () => {
+    const dir = tempDir('src');
+    fs.mkdirSync(path.join(dir, 'ml_metadata'));
+    fs.writeFileSync(path.join(dir, 'ml_metadata', 'version.py'), "# comment\n__version__ = '1.14.0'\n");
+    assert.equal(readUpstreamVersion(dir), '1.14.0');
+    fs.writeFileSync(path.join(dir, 'ml_metadata', 'version.py'), 'VERSION = 1\n');
+    assert.throws(() => readUpstreamVersion(dir), /cannot read __version__/);
+  });
+
+  it('sha256File hashes the bytes', () => {
+    const { file, bytes } = source();
+    assert.equal(sha256File(file), crypto.createHash('sha256').update(bytes).digest('hex'));
+  });
+});

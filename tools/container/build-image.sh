@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Builds the mlmd-remote reference-server image locally: a Debian bookworm
+# root filesystem made with debootstrap, a venv holding the official
+# ml-metadata wheel (tools/reference_server/requirements.txt), and
+# tools/reference_server/server.py, imported with `docker import` and run the
+# way gcr.io/tfx-oss-public/ml_metadata_store_server runs (GRPC_PORT and
+# METADATA_STORE_SERVER_CONFIG_FILE, shell-form entrypoint). No image
+# registry is used; see README.md beside this file.
+#
+#   tools/container/build-image.sh [--tag NAME:TAG] [--cache-dir DIR]
+#                                  [--mirror URL] [--force]
+#
+#   --tag NAME:TAG   image to create (default mlmd-remote/reference-server:V,
+#                    V = the ml-metadata pin in requirements.txt)
+#   --cache-dir DIR  where the debootstrap base, the downloaded wheels and the
+#                    finished rootfs tarball are kept (default
+#                    $MLMD_REMOTE_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/mlmd-remote/container)
+#   --mirror URL     Debian mirror for debootstrap (default: the bookworm
+#                    archive apt is configured with on this machine, from
+#                    /etc/apt/sources.list{,.d/*}; else http://deb.debian.org/debian)
+#   --force          rebuild everything, ignoring the image and all caches
+#
+# The recipe hash covers this script, requirements.txt and server.py. The image
+# carries it as label mlmd-remote.recipe: when the image already has it the
+# script does nothing. The finished rootfs is cached as rootfs-<hash>.tar, so
+# re-importing (e.g. after `docker rmi`) takes seconds; the debootstrap base
+# (the slow part) is cached separately so editing server.py rebuilds in
+# seconds too.
+#
+# Needs: the docker CLI and a running engine (tools/container/start-docker.sh
+# starts one), and, when the rootfs is not cached, root, debootstrap, tar and
+# a host Python with pip (to download the wheels; the chroot needs no network).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+server_dir=$repo/tools/reference_server
+requirements=$server_dir/requirements.txt
+server_py=$server_dir/server.py
+
+suite=bookworm
+variant=minbase
+include=python3,python3-venv,ca-certificates
+py_version=3.11                  # bookworm's python3; the wheels must match it
+wheel_platform=manylinux2014_x86_64
+prefix=/opt/mlmd-reference        # venv at $prefix/venv, server at $prefix/server.py
+label_key=mlmd-remote.recipe
+# Bump when the debootstrap step (below) changes in a way the parameters
+# above do not show; the cached base tarball is keyed by it.
+base_revision=1
+
+say() { echo "build-image: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+no_containers_hint="(without containers, tests can run the same server directly: --server reference)"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+tag=""
+cache_dir=${MLMD_REMOTE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/container}
+mirror=""
+force=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tag) [ $# -ge 2 ] || die "--tag needs a value"; tag=$2; shift 2 ;;
+    --tag=*) tag=${1#*=}; shift ;;
+    --cache-dir) [ $# -ge 2 ] || die "--cache-dir needs a value"; cache_dir=$2; shift 2 ;;
+    --cache-dir=*) cache_dir=${1#*=}; shift ;;
+    --mirror) [ $# -ge 2 ] || die "--mirror needs a value"; mirror=$2; shift 2 ;;
+    --mirror=*) mirror=${1#*=}; shift ;;
+    --force) force=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+done
+
+[ -f "$requirements" ] || die "missing $requirements"
+[ -f "$server_py" ] || die "missing $server_py"
+
+mlmd_version=$(sed -n -E 's/^[[:space:]]*ml[-_]metadata[[:space:]]*==[[:space:]]*([^[:space:];#]+).*/\1/Ip' "$requirements" | head -n1)
+[ -n "$mlmd_version" ] || die "no 'ml-metadata==VERSION' pin in $requirements"
+tag=${tag:-mlmd-remote/reference-server:$mlmd_version}
+
+recipe=$(cat "${BASH_SOURCE[0]}" "$requirements" "$server_py" | sha256sum | cut -c1-64)
+short=${recipe:0:16}
+
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start ))s"; }
+step() { say "[$(elapsed)] $*"; }
+
+# --- the engine -------------------------------------------------------------
+command -v docker >/dev/null 2>&1 \
+  || die "no docker CLI on PATH ('apt-get install docker.io' brings it) $no_containers_hint"
+if ! docker_err=$(docker info 2>&1 >/dev/null); then
+  die "no Docker engine answers (${docker_err##*$'\n'}); start one with tools/container/start-docker.sh $no_containers_hint"
+fi
+
+if [ "$force" = 0 ]; then
+  have=$(docker image inspect --format "{{ index .Config.Labels \"$label_key\" }}" "$tag" 2>/dev/null || true)
+  if [ "$have" = "$recipe" ]; then
+    say "$tag is up to date (recipe $short); nothing to do"
+    exit 0
+  fi
+  [ -n "$have" ] && say "$tag exists with another recipe (${have:0:16}); rebuilding as $short"
+fi
+
+mkdir -p "$cache_dir"
+cache_dir=$(cd "$cache_dir" && pwd)
+rootfs_tar=$cache_dir/rootfs-$short.tar
+log=$cache_dir/build-$short.log
+
+# --- the root filesystem ----------------------------------------------------
+default_mirror() {
+  # The URI of the first enabled "deb" source for suite $suite (the main
+  # archive, not -updates/-security), in one-line or deb822 format.
+  local files=() f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] && files+=("$f")
+  done
+  [ ${#files[@]} -gt 0 ] || return 0
+  awk -v suite="$suite" '
+    function flush() {
+      if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " suite " ") && uris != "") {
+        split(uris, u, " "); print u[1]; found = 1; exit
+      }
+      types = ""; suites = ""; uris = ""; enabled = ""
+    }
+    FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
+    deb822 {
+      if ($0 ~ /^[ \t]*$/) { flush(); next }
+      if ($0 ~ /^[ \t]*#/) next
+      key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+      if (key == "types") types = val
+      else if (key == "uris") uris = val
+      else if (key == "suites") suites = val
+      else if (key == "enabled") enabled = tolower(val)
+      next
+    }
+    $1 == "deb" {
+      i = 2
+      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+      if ($(i + 1) == suite) { print $i; found = 1; exit }
+    }
+    END { if (!found) flush() }
+  ' "${files[@]}" 2>/dev/null | head -n1
+}
+
+unmount_under() {
+  # Unmounts whatever is mounted below $1 (deepest first), e.g. /proc left
+  # by an interrupted debootstrap, so that removing $1 cannot reach the host.
+  local dir=$1 m
+  awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/mounts 2>/dev/null | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+work=""
+cleanup() {
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    unmount_under "$work"
+    rm -rf --one-file-system "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_logged LABEL CMD... : output goes to $log; lines matching
+# $show_pattern are echoed as progress.
+show_pattern='^$'
+run_logged() {
+  local label=$1; shift
+  echo "=== $(date -Is) $label: $*" >>"$log"
+  local rc
+  set +e
+  "$@" 2>&1 | tee -a "$log" | { grep --line-buffered -E "$show_pattern"; cat >/dev/null; } |
+    sed -u "s/^/build-image:   /" >&2
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -ne 0 ]; then
+    say "error: $label failed (exit $rc); last lines of $log:"
+    tail -n 15 "$log" | sed 's/^/  | /' >&2
+    exit 1
+  fi
+}
+
+chroot_run() {
+  # A clean environment: nothing from the host leaks into the image.
+  env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1 \
+    chroot "$rootfs" "$@"
+}
+
+host_pip() {
+  if python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m pip "$@"
+  else
+    # No pip on the host Python: a throw-away venv in the cache brings one.
+    local venv=$cache_dir/host-pip-venv
+    if [ ! -x "$venv/bin/pip" ]; then
+      python3 -m venv "$venv" >/dev/null 2>&1 \
+        || die "the host needs pip, or python3-venv to make one ('apt-get install python3-pip' or 'python3-venv')"
+    fi
+    "$venv/bin/pip" "$@"
+  fi
+}
+
+if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
+  [ "$(id -u)" = 0 ] || die "building the root filesystem needs root (debootstrap and chroot); run as root"
+  command -v debootstrap >/dev/null 2>&1 \
+    || PATH=$PATH:/usr/sbin:/sbin command -v debootstrap >/dev/null 2>&1 \
+    || die "debootstrap is not installed; run 'apt-get install debootstrap'"
+  export PATH=$PATH:/usr/sbin:/sbin
+  command -v python3 >/dev/null 2>&1 || die "the host needs python3 (to download the wheels with pip)"
+  command -v sha256sum >/dev/null 2>&1 || die "the host needs coreutils' sha256sum"
+
+  : >"$log"
+  say "building $tag (recipe $short; log: $log)"
+  work=$(mktemp -d "$cache_dir/work.XXXXXX")
+  rootfs=$work/rootfs
+  mkdir -p "$rootfs"
+
+  base_key=$(printf '%s\n' "$suite" "$variant" "$include" "$base_revision" | sha256sum | cut -c1-16)
+  base_tar=$cache_dir/base-$suite-$base_key.tar
+  if [ "$force" = 0 ] && [ -s "$base_tar" ]; then
+    step "1/5 reusing the debootstrap base $(basename "$base_tar")"
+    tar -C "$rootfs" --numeric-owner -xpf "$base_tar"
+  else
+    mirror=${mirror:-$(default_mirror)}
+    mirror=${mirror:-http://deb.debian.org/debian}
+    step "1/5 debootstrap --variant=$variant --include=$include $suite from $mirror (takes a few minutes)"
+    show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Configuring python3 |Base system installed)|E: |W: )'
+    run_logged debootstrap debootstrap --variant="$variant" --include="$include" "$suite" "$rootfs" "$mirror"
+    unmount_under "$rootfs"
+    # Drop what an image never needs: downloaded .debs, apt lists, docs.
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+      "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
+      "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/debootstrap
+    step "1/5 caching the base as $(basename "$base_tar")"
+    rm -f "$cache_dir"/base-"$suite"-*.tar
+    tar -C "$rootfs" --numeric-owner -cf "$base_tar.tmp" . && mv "$base_tar.tmp" "$base_tar"
+  fi
+
+  got_py=$(chroot_run /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  [ "$got_py" = "$py_version" ] || die "the rootfs has Python $got_py but the wheels are for $py_version"
+
+  req_key=$(printf '%s\n' "$wheel_platform" "$py_version" | cat - "$requirements" | sha256sum | cut -c1-16)
+  wheels=$cache_dir/wheels-$req_key
+  if [ "$force" = 1 ] || [ ! -e "$wheels/.complete" ]; then
+    step "2/5 pip download (host) of requirements.txt for cp$py_version $wheel_platform into $(basename "$wheels")"
+    rm -rf "$wheels"
+    show_pattern='^(Collecting|Saved|Successfully downloaded|ERROR)'
+    run_logged "pip download" host_pip download --disable-pip-version-check --progress-bar off \
+      --only-binary=:all: --platform "$wheel_platform" --python-version "$py_version" \
+      --implementation cp -r "$requirements" -d "$wheels"
+    touch "$wheels/.complete"
+  else
+    step "2/5 reusing the wheels in $(basename "$wheels")"
+  fi
+
+  step "3/5 venv at $prefix/venv and offline pip install (chroot)"
+  mkdir -p "$rootfs/wheels" "$rootfs$prefix"
+  cp "$wheels"/*.whl "$rootfs/wheels/"
+  cp "$requirements" "$rootfs/wheels/requirements.txt"
+  show_pattern='^(Successfully installed|ERROR)'
+  run_logged "python3 -m venv" chroot_run /usr/bin/python3 -m venv "$prefix/venv"
+  run_logged "pip install" chroot_run "$prefix/venv/bin/pip" install --no-index --find-links /wheels \
+    -r /wheels/requirements.txt
+  rm -rf "$rootfs/wheels"
+  install -m 0644 "$server_py" "$rootfs$prefix/server.py"
+  # Byte-compile server.py too so a container starts without writing .pyc.
+  chroot_run "$prefix/venv/bin/python" -m py_compile "$prefix/server.py"
+
+  step "4/5 smoke test in the chroot (imports and --help)"
+  show_pattern='^(OK|Traceback|[A-Za-z]*Error)'
+  run_logged "smoke test" chroot_run "$prefix/venv/bin/python" -c '
+import grpc, ml_metadata
+from ml_metadata.metadata_store.pywrap.metadata_store_extension import metadata_store
+print("OK ml-metadata", ml_metadata.__version__, "grpcio", grpc.__version__)'
+  got_mlmd=$(chroot_run "$prefix/venv/bin/python" -c 'import ml_metadata; print(ml_metadata.__version__)')
+  [ "$got_mlmd" = "$mlmd_version" ] || die "the venv has ml-metadata $got_mlmd, requirements.txt pins $mlmd_version"
+  run_logged "server.py --help" chroot_run "$prefix/venv/bin/python" "$prefix/server.py" --help
+
+  # Docker mounts its own /dev, /proc, /sys, /etc/hosts, /etc/resolv.conf
+  # and /etc/hostname; leave none of the build host's in the image.
+  rm -rf "${rootfs:?}"/dev/* "$rootfs"/tmp/* "$rootfs"/var/tmp/* "$rootfs"/root/.cache
+  : >"$rootfs/etc/resolv.conf"
+  echo mlmd-reference >"$rootfs/etc/hostname"
+
+  step "5/5 caching the root filesystem as $(basename "$rootfs_tar") ($(du -sh "$rootfs" | cut -f1))"
+  rm -f "$cache_dir"/rootfs-*.tar "$cache_dir"/rootfs-*.tar.tmp
+  tar -C "$rootfs" --numeric-owner -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+  # Keep the cache to the current recipe's log.
+  find "$cache_dir" -maxdepth 1 -name 'build-*.log' ! -name "build-$short.log" -delete
+  cleanup; work=""
+else
+  step "reusing the cached root filesystem $(basename "$rootfs_tar")"
+fi
+
+# --- the image --------------------------------------------------------------
+# Same interface as gcr.io/tfx-oss-public/ml_metadata_store_server: the two
+# environment variables, and a shell-form entrypoint that expands them when
+# the container starts (exec: python is PID 1 and gets docker stop's SIGTERM).
+# Each word is double-quoted as in the official Dockerfile, so an empty or
+# spaced value stays one argument. The shell form of ENTRYPOINT (as in the
+# official Dockerfile) is stored as ["/bin/sh", "-c", "<this string>"].
+entrypoint="exec \"$prefix/venv/bin/python\" \"$prefix/server.py\" \"--grpc_port=\${GRPC_PORT}\" \"--metadata_store_server_config_file=\${METADATA_STORE_SERVER_CONFIG_FILE}\""
+step "importing the image $tag ($(du -h "$rootfs_tar" | cut -f1) tarball)"
+old_id=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
+new_id=$(docker import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'ENV PYTHONUNBUFFERED=1' \
+  --change 'ENV GRPC_PORT=8080' \
+  --change 'ENV METADATA_STORE_SERVER_CONFIG_FILE=' \
+  --change 'EXPOSE 8080' \
+  --change "LABEL $label_key=$recipe" \
+  --change "LABEL mlmd-remote.ml-metadata=$mlmd_version" \
+  --change "ENTRYPOINT $entrypoint" \
+  --message "mlmd-remote reference server (ml-metadata $mlmd_version, recipe $short)" \
+  - "$tag" <"$rootfs_tar")
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
+  # The previous build of this tag is now untagged; drop it unless in use.
+  docker image rm "$old_id" >/dev/null 2>&1 || true
+fi
+size=$(docker image inspect --format '{{.Size}}' "$tag")
+step "done: $tag ($(( size / 1024 / 1024 )) MiB, recipe $short)"
