@@ -13,15 +13,33 @@ import { after, before, describe, it } from 'node:test';
 import { processRunner } from '../src/exec.ts';
 import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
+import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
+import { freePort } from '../src/server.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-e2e-'));
 
+function mlmdRemote(args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+}
+
 function buildWith(args: string[]): BuildResult {
-  const res = spawnSync(process.execPath, [cli, 'build', '--json', ...args], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const res = mlmdRemote(['build', '--json', ...args]);
   assert.equal(res.status, 0, `mlmd-remote build ${args.join(' ')} failed:\n${res.stderr.slice(-3000)}`);
   return JSON.parse(res.stdout) as BuildResult;
+}
+
+/** A copy of `wheel` with `entry` replaced (RECORD left as it was) or added. */
+function alteredCopy(wheel: string, out: string, entry: string, content: Buffer): string {
+  const script = 'import sys, zipfile\nsrc, dst, name, data = sys.argv[1], sys.argv[2], sys.argv[3], open(sys.argv[4], "rb").read()\nwith zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:\n  for i in a.infolist():\n    if i.filename != name: b.writestr(i, a.read(i.filename))\n  b.writestr(name, data)\n';
+  const dataFile = `${out}.data`;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(dataFile, content);
+  const res = spawnSync('python3', ['-c', script, wheel, out, entry, dataFile], { encoding: 'utf8' });
+  assert.equal(res.status, 0, res.stderr);
+  fs.rmSync(dataFile);
+  return out;
 }
 
 describe('the wheel built from real upstream', async () => {
@@ -94,6 +112,50 @@ describe('the wheel built from real upstream', async () => {
     const meta = await inspectWheel(runner, 'python3', upstream.project, dropIn.wheel.path);
     assert.deepEqual(meta.metadata['Name'], ['ml-metadata']);
     assert.deepEqual(meta.metadata['Version'], ['1.14.0+remote.1']);
+  });
+
+  it('passes verify against the reference server (static checks and the behaviour suite)', { skip }, () => {
+    const res = mlmdRemote(['verify', first.wheel.path, '--server', 'reference', '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    const report = JSON.parse(res.stdout) as VerifyResult;
+    assert.equal(report.ok, true);
+    assert.deepEqual(report.static.filter((c) => c.status !== 'pass'), []);
+    assert.equal(report.live!.server.kind, 'reference');
+    assert.equal(report.live!.server.mlmdVersion, '1.16.0');
+    assert.equal(report.live!.suite.failed, 0);
+    assert.ok(report.live!.suite.passed >= 30, `${report.live!.suite.passed} behaviour tests passed`);
+    const kept = JSON.parse(fs.readFileSync(`${first.wheel.path}.verify.json`, 'utf8')) as VerifyResult;
+    assert.equal(kept.wheel.sha256, first.wheel.sha256);
+  });
+
+  it('fails verify (exit 6) for a wheel with a tampered file or a native file inside', { skip }, () => {
+    const tampered = alteredCopy(first.wheel.path, path.join(scratch, 'tampered', first.wheel.name), 'ml_metadata/errors.py', Buffer.from('raise SystemExit("tampered")\n'));
+    let res = mlmdRemote(['verify', tampered, '--server', 'none', '--json']);
+    assert.equal(res.status, 6, res.stderr);
+    let report = JSON.parse(res.stdout) as VerifyResult;
+    assert.deepEqual(report.static.filter((c) => c.status === 'fail').map((c) => [c.id, c.detail]), [['record', 'ml_metadata/errors.py does not match its RECORD hash']]);
+
+    const native = alteredCopy(first.wheel.path, path.join(scratch, 'native', first.wheel.name), 'ml_metadata/proto/helper.dat', Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
+    res = mlmdRemote(['verify', native, '--server', 'none', '--json']);
+    assert.equal(res.status, 6, res.stderr);
+    report = JSON.parse(res.stdout) as VerifyResult;
+    assert.deepEqual(report.static.filter((c) => c.status === 'fail').map((c) => c.id).sort(), ['no-native', 'record']);
+  });
+
+  it('says clearly when the server to verify against is down', { skip }, async () => {
+    const port = await freePort();
+    const res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${port}`]);
+    assert.equal(res.status, 1);
+    assert.match(res.stderr, new RegExp(`no MLMD server answers at 127\\.0\\.0\\.1:${port}`));
+  });
+
+  it('passes the dependency matrix at the lowest declared and the newest versions, with no drift', { skip }, () => {
+    const res = mlmdRemote(['verify', first.wheel.path, '--matrix', '--row', 'lowest declared', '--row', 'newest', '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    const matrix = JSON.parse(res.stdout) as MatrixResult;
+    assert.deepEqual(matrix.drift, []);
+    assert.deepEqual(matrix.rows.map((r) => [r.name, r.ok]), [['lowest declared', true], ['newest', true]]);
+    assert.equal(matrix.rows[0]!.installed['protobuf'], '3.20.3');
   });
 
   it('installs with pip into a fresh venv and imports with no native module', { skip }, async () => {
