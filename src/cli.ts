@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderApply, renderApplyMarkdown, renderBuild, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -85,6 +85,53 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           (p, d) => import('./commands/apply.js').then((m) => m.apply({ project: p, check: a.check, force: a.force }, d)),
           (r) => (a.markdown ? renderApplyMarkdown(r) : renderApply(r)),
           (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict),
+        ),
+    )
+    .command(
+      'edit',
+      'Turn the series into commits on the branch mlmd-remote/work in upstream/, for editing with git',
+      (y) => y.option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' }),
+      (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit),
+    )
+    .command(
+      'export',
+      'Turn the commits on top of the pin back into patch files; unchanged patches keep their bytes',
+      (y) =>
+        y
+          .option('verbatim', { type: 'boolean', default: false, describe: 'Re-format every patch, even those whose effect did not change' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'Say what would change; write nothing' }),
+      (a) => run(a, 'export', (p, d) => import('./commands/export.js').then((m) => m.exportSeries({ project: p, verbatim: a.verbatim, dryRun: a.dryRun }, d)), renderExport),
+    )
+    .command(
+      'check',
+      'CI guard: the series applies to the pin and export would change nothing',
+      (y) => y,
+      (a) => run(a, 'check', (p, d) => import('./commands/check.js').then((m) => m.check({ project: p }, d)), renderCheck, (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict)),
+    )
+    .command(
+      'rebase [tag]',
+      'Move the pin to an upstream tag and re-apply the series, patch by patch (stops on conflicts)',
+      (y) =>
+        y
+          .positional('tag', { type: 'string', describe: 'The upstream tag to move to, e.g. v1.15.0' })
+          .option('continue', { type: 'boolean', default: false, describe: 'Resume after resolving a conflict' })
+          .option('abort', { type: 'boolean', default: false, describe: 'Undo the rebase: pin, patch files and upstream/ as before' })
+          .option('upstream-url', { type: 'string', describe: 'Upstream URL (also MLMD_REMOTE_UPSTREAM_URL)' })
+          .option('markdown', { type: 'boolean', default: false, describe: 'Print the per-patch report as markdown' })
+          .check((a) => {
+            if ([Boolean(a.tag), a.continue, a.abort].filter(Boolean).length !== 1) throw new UsageError('give a tag, or --continue, or --abort', 'e.g. mlmd-remote rebase v1.15.0');
+            return true;
+          }),
+      (a) =>
+        run(
+          a,
+          'rebase',
+          (p, d) =>
+            import('./commands/rebase.js').then((m) =>
+              a.continue ? m.rebaseContinue({ project: p }, d) : a.abort ? m.rebaseAbort({ project: p }, d) : m.rebaseStart({ project: p, tag: a.tag!, url: a.upstreamUrl }, d),
+            ),
+          (r) => (a.markdown ? renderRebaseMarkdown(r) : renderRebase(r)),
+          (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok),
         ),
     )
     .command(

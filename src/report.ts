@@ -119,3 +119,67 @@ export function renderMatrix(r: import('./commands/verify.js').MatrixResult): st
   if (r.drift.length) lines.push('', 'Declared ranges and tested versions disagree:', ...r.drift.map((d) => `  - ${d}`));
   return lines.join('\n');
 }
+
+const REBASE_MARK: Record<import('./rebase.js').RebasePatchStatus, string> = {
+  pending: '·',
+  clean: '✓',
+  offset: '~',
+  'already-upstream': '=',
+  'three-way': '3',
+  conflicted: '✗',
+  resolved: '✎',
+  dropped: '-',
+};
+
+function rebaseDetail(p: import('./rebase.js').RebasePatch): string {
+  if (p.status === 'offset') return p.offsets.map((o) => `${o.file} #${o.hunk} ${o.offset > 0 ? '+' : ''}${o.offset}`).join(', ');
+  if (p.status === 'already-upstream') return 'upstream has this change: propose dropping the patch';
+  if (p.status === 'conflicted' && p.conflict) {
+    const files = p.conflict.files.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`);
+    return files.length ? files.join(', ') : p.conflict.message.split('\n')[0] ?? '';
+  }
+  return '';
+}
+
+export function renderRebase(r: import('./commands/rebase.js').RebaseResult): string {
+  const lines = [`Rebase ${r.from.tag} (${r.from.commit.slice(0, 12)}) -> ${r.to.tag} (${r.to.commit.slice(0, 12)}): ${r.status}, ${formatMs(r.durationMs)}`];
+  for (const p of r.patches) {
+    const d = rebaseDetail(p);
+    lines.push(`  ${REBASE_MARK[p.status]} ${p.status.padEnd(16)} ${p.name}${d ? `: ${d}` : ''}`);
+  }
+  if (r.export) lines.push('', `Exported: ${r.export.patches.map((p) => `${p.name} ${p.action}`).join(', ')}${r.export.removed.length ? `; removed ${r.export.removed.join(', ')}` : ''}`, `The pin is now ${r.to.tag}; the commits stay on ${r.branch} in upstream/.`);
+  if (r.status === 'aborted') lines.push('', `Aborted: the pin, the patch files and upstream/ are as they were before.`);
+  if (r.next) lines.push('', `Next: ${r.next}`);
+  return lines.join('\n');
+}
+
+export function renderRebaseMarkdown(r: import('./commands/rebase.js').RebaseResult): string {
+  const lines = [`### Rebase ${r.from.tag} → ${r.to.tag}: ${r.status}`, '', `\`${r.from.commit.slice(0, 12)}\` → \`${r.to.commit.slice(0, 12)}\`, ${formatMs(r.durationMs)}`, '', '| patch | result | detail |', '|---|---|---|'];
+  for (const p of r.patches) lines.push(`| \`${p.name}\` | ${REBASE_MARK[p.status]} ${p.status} | ${rebaseDetail(p).replace(/\|/g, '\\|')} |`);
+  if (r.next) lines.push('', `**Next:** ${r.next}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderExport(r: import('./commands/export.js').ExportResult): string {
+  const lines = r.patches.map((p) => `  ${p.action === 'kept' ? '=' : p.action === 'added' ? '+' : '~'} ${p.action.padEnd(7)} ${p.name}`);
+  for (const n of r.removed) lines.push(`  - removed ${n}`);
+  const head = r.changesNothing ? 'Export changes nothing: every patch file already says what its commit does.' : r.written ? 'Exported the series:' : 'Export would write:';
+  return [head, ...lines].join('\n');
+}
+
+export function renderCheck(r: import('./commands/check.js').CheckResult): string {
+  const lines = [`${r.ok ? 'OK' : 'FAILED'}: the series on ${r.tag} (${r.commit.slice(0, 12)})`, ...r.apply.map((p) => `  ${patchLine(p)}`)];
+  if (r.problems.length) lines.push('', 'Problems:', ...r.problems.map((p) => `  - ${p}`), '', 'Fix: mlmd-remote edit, then mlmd-remote export (or re-export a hand-edited patch with mlmd-remote export --verbatim).');
+  else lines.push('', 'The series applies and export would change no file.');
+  return lines.join('\n');
+}
+
+export function renderEdit(r: import('./commands/edit.js').EditResult): string {
+  return [
+    `upstream/ is on ${r.branch}: ${r.base.tag} plus one commit per patch.`,
+    ...r.commits.map((c) => `  ${c.commit.slice(0, 12)} ${c.subject}  (${c.patch})`),
+    '',
+    'Edit with plain git (commit --amend, rebase -i, new commits with Why/Upstream-Status/Drop-When in the message), then: mlmd-remote export',
+    ...(r.savedTo ? [`Earlier work in upstream/ was saved as ${r.savedTo}.`] : []),
+  ].join('\n');
+}

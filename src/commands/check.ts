@@ -1,0 +1,58 @@
+import type { Project } from '../config.js';
+import { planChangesNothing, planExport } from '../export.js';
+import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
+import { readPin } from '../upstream.js';
+import { amPatches, scratchClone } from '../workbranch.js';
+import { requireCheckout } from './apply.js';
+import type { Deps } from './deps.js';
+import { summarizePlan, type ExportResult } from './export.js';
+
+export interface CheckResult {
+  schemaVersion: 1;
+  ok: boolean;
+  tag: string;
+  commit: string;
+  apply: PatchApplyReport[];
+  /** What export would do to the committed patch files (null when the series does not apply). */
+  export: ExportResult | null;
+  problems: string[];
+}
+
+/**
+ * The CI guard: the series applies to the pin, and export (from commits made
+ * by applying it) would change no file. Works in a scratch clone.
+ */
+export async function check(opts: { project: Project }, deps: Deps): Promise<CheckResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const pin = await readPin(project, git);
+  await requireCheckout(project, deps, pin.commit);
+  const series = readSeries(project);
+  const problems: string[] = [];
+  let step = log.step(`Apply ${series.patches.length} patches to ${pin.tag}`);
+  const applied = await applySeries({ git, repoDir: project.upstreamDir, baseCommit: pin.commit, patches: series.patches });
+  for (const p of applied.patches) {
+    if (p.status === 'failed') problems.push(`${p.name} does not apply: ${p.failure?.message ?? ''}`);
+  }
+  if (!applied.ok) {
+    step.fail();
+    return { schemaVersion: 1, ok: false, tag: pin.tag, commit: pin.commit, apply: applied.patches, export: null, problems };
+  }
+  step.done();
+  step = log.step('Export from a scratch clone (dry run)');
+  const scratch = await scratchClone(git, project.upstreamDir, pin.commit);
+  try {
+    await amPatches(git, scratch.dir, series.patches);
+    const head = (await git(scratch.dir, ['rev-parse', 'HEAD'])).stdout.trim();
+    const plan = await planExport({ git, repoDir: scratch.dir, base: pin.commit, head, oldPatches: series.patches });
+    if (!planChangesNothing(plan)) {
+      for (const e of plan.entries) if (e.action !== 'kept') problems.push(`export would ${e.action === 'added' ? 'add' : 'rewrite'} ${e.name}`);
+      for (const n of plan.removed) problems.push(`export would remove ${n}`);
+      if (plan.seriesChanged) problems.push('export would rewrite patches/series');
+    }
+    step.done(problems.length ? `${problems.length} problem(s)` : 'nothing would change');
+    return { schemaVersion: 1, ok: problems.length === 0, tag: pin.tag, commit: pin.commit, apply: applied.patches, export: summarizePlan(plan, false), problems };
+  } finally {
+    scratch.dispose();
+  }
+}

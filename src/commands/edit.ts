@@ -1,0 +1,52 @@
+import type { Project } from '../config.js';
+import { PatchError } from '../errors.js';
+import { readSeries } from '../series.js';
+import { describeState, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
+import { amPatches, BASE_REF, WORK_BRANCH } from '../workbranch.js';
+import { requireCheckout } from './apply.js';
+import type { Deps } from './deps.js';
+
+export interface EditResult {
+  schemaVersion: 1;
+  branch: string;
+  base: { tag: string; commit: string };
+  commits: Array<{ commit: string; patch: string; subject: string }>;
+  savedTo: string | null;
+}
+
+/** The series as commits on a work branch in upstream/, one per patch, for editing with plain git. */
+export async function edit(opts: { project: Project; force?: boolean }, deps: Deps): Promise<EditResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  const pin = await readPin(project, git);
+  await requireCheckout(project, deps, pin.commit);
+  const series = readSeries(project);
+  const state = await inspectUpstream(git, dir, pin.commit);
+  let savedTo: string | null = null;
+  if (!isDisposable(state)) {
+    if (!opts.force) throw refuseToTouch(state, 'edit');
+    savedTo = await saveWork(git, dir, state, 'saved before edit --force');
+    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  }
+  const step = log.step(`Turn ${series.patches.length} patches into commits on ${WORK_BRANCH}`);
+  await git(dir, ['checkout', '--quiet', '--force', '-B', WORK_BRANCH, pin.commit]);
+  await git(dir, ['clean', '--quiet', '--force', '-d', '--', '.']);
+  try {
+    await amPatches(git, dir, series.patches);
+  } catch (err) {
+    await git(dir, ['checkout', '--quiet', '--force', '--detach', pin.commit]);
+    step.fail();
+    throw new PatchError(`the series does not apply to ${pin.tag}: ${(err as Error).message.split('\n')[0]}`, 'see mlmd-remote apply --check for which patch and hunk');
+  }
+  await git(dir, ['update-ref', BASE_REF, pin.commit]);
+  const commits = (await git(dir, ['rev-list', '--reverse', `${pin.commit}..HEAD`])).stdout.split('\n').filter(Boolean);
+  step.done(`${commits.length} commits`);
+  return {
+    schemaVersion: 1,
+    branch: WORK_BRANCH,
+    base: pin,
+    commits: commits.map((commit, i) => ({ commit, patch: series.patches[i]!.name, subject: series.patches[i]!.header.subject })),
+    savedTo,
+  };
+}

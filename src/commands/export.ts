@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Project } from '../config.js';
+import { RefusedError } from '../errors.js';
+import { planChangesNothing, planExport, writeExport, type ExportPlan } from '../export.js';
+import { readSeries } from '../series.js';
+import { readPin, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
+import { amInProgress, BASE_REF, stateDir } from '../workbranch.js';
+import { requireCheckout } from './apply.js';
+import type { Deps } from './deps.js';
+
+export interface ExportResult {
+  schemaVersion: 1;
+  written: boolean;
+  changesNothing: boolean;
+  base: string;
+  head: string;
+  patches: Array<{ name: string; subject: string; action: string; commit: string }>;
+  removed: string[];
+  seriesChanged: boolean;
+}
+
+export function summarizePlan(plan: ExportPlan, written: boolean): ExportResult {
+  return {
+    schemaVersion: 1,
+    written,
+    changesNothing: planChangesNothing(plan),
+    base: plan.base,
+    head: plan.head,
+    patches: plan.entries.map(({ name, subject, action, commit }) => ({ name, subject, action, commit })),
+    removed: plan.removed,
+    seriesChanged: plan.seriesChanged,
+  };
+}
+
+/** The commits on top of the base, back to patch files. Refuses mid-rebase and with uncommitted changes. */
+export async function exportSeries(opts: { project: Project; verbatim?: boolean; dryRun?: boolean }, deps: Deps): Promise<ExportResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  const pin = await readPin(project, git);
+  await requireCheckout(project, deps, pin.commit);
+  if (fs.existsSync(path.join(await stateDir(git, dir), 'rebase', 'state.json')) || (await amInProgress(git, dir))) {
+    throw new RefusedError('a rebase is in progress in upstream/', 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort; it exports by itself when it finishes');
+  }
+  const dirty = (await git(dir, ['status', '--porcelain', '--untracked-files=no', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.trim();
+  if (dirty) throw new RefusedError(`upstream/ has uncommitted changes that export would leave out:\n${dirty}`, 'commit them (git -C upstream commit -a, with Why/Upstream-Status/Drop-When in the message) or stash them, then export again');
+  const baseRef = await git(dir, ['rev-parse', '--verify', '-q', BASE_REF], { allowFailure: true });
+  const base = baseRef.ok && baseRef.stdout.trim() === pin.commit ? baseRef.stdout.trim() : pin.commit;
+  const head = (await git(dir, ['rev-parse', 'HEAD'])).stdout.trim();
+  const step = log.step(`Export ${base.slice(0, 12)}..${head.slice(0, 12)}`);
+  const plan = await planExport({ git, repoDir: dir, base, head, oldPatches: readSeries(project).patches, verbatim: opts.verbatim });
+  const result = summarizePlan(plan, !opts.dryRun && !planChangesNothing(plan));
+  if (result.written) writeExport(plan, project);
+  step.done(result.changesNothing ? 'nothing changed' : `${plan.entries.filter((e) => e.action !== 'kept').length} written, ${plan.removed.length} removed`);
+  return result;
+}

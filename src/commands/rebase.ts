@@ -1,0 +1,217 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic, type Project } from '../config.js';
+import { PatchError, RefusedError, UsageError } from '../errors.js';
+import { planExport, writeExport } from '../export.js';
+import { replayPatch, head, conflictedFiles, type RebasePatch, type RebaseState } from '../rebase.js';
+import { parsePatchFile, readSeries } from '../series.js';
+import {
+  checkoutTree,
+  describeState,
+  inspectUpstream,
+  isDisposable,
+  readPin,
+  redactUrl,
+  refuseToTouch,
+  resolveRemoteTag,
+  upstreamUrl,
+  workTreeTree,
+} from '../upstream.js';
+import { amInProgress, stateDir } from '../workbranch.js';
+import { requireCheckout } from './apply.js';
+import type { Deps } from './deps.js';
+import { summarizePlan, type ExportResult } from './export.js';
+
+export interface RebaseResult {
+  schemaVersion: 1;
+  status: 'done' | 'stopped' | 'aborted';
+  from: RebaseState['from'];
+  to: RebaseState['to'];
+  branch: string;
+  patches: RebasePatch[];
+  durationMs: number;
+  export: ExportResult | null;
+  /** What to do next, when stopped. */
+  next?: string;
+}
+
+const SUPERPROJECT_FILES = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
+
+async function statePaths(deps: Deps, project: Project) {
+  const dir = path.join(await stateDir(deps.git, project.upstreamDir), 'rebase');
+  return { dir, file: path.join(dir, 'state.json'), report: path.join(path.dirname(dir), 'last-rebase.json') };
+}
+
+function readState(file: string): RebaseState | null {
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as RebaseState) : null;
+}
+
+function result(state: RebaseState, status: RebaseResult['status'], exported: ExportResult | null, next?: string): RebaseResult {
+  return { schemaVersion: 1, status, from: state.from, to: state.to, branch: state.branch, patches: state.patches, durationMs: state.durationMs, export: exported, next };
+}
+
+/** Starts moving the series to `tag`. */
+export async function rebaseStart(opts: { project: Project; tag: string; url?: string }, deps: Deps): Promise<RebaseResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  const paths = await statePaths(deps, project);
+  if (readState(paths.file) || (await amInProgress(git, dir))) {
+    throw new RefusedError('a rebase is already in progress in upstream/ (perhaps interrupted)', 'resume it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort');
+  }
+  const pin = await readPin(project, git);
+  await requireCheckout(project, deps, pin.commit);
+  const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_FILES])).stdout.trim();
+  if (dirtySuper) throw new RefusedError(`uncommitted changes to the series would be mixed into the rebase:\n${dirtySuper}`, 'commit or stash them in this repository first');
+  const series = readSeries(project);
+  const state0 = await inspectUpstream(git, dir, pin.commit);
+  if (!isDisposable(state0)) throw refuseToTouch(state0, 'rebase');
+
+  const url = upstreamUrl(project, opts.url);
+  let step = log.step(`Resolve ${opts.tag} at ${redactUrl(url)}`);
+  const target = await resolveRemoteTag(git, project.root, url, opts.tag);
+  if (!target) throw new UsageError(`upstream has no tag ${opts.tag}`, 'list the tags with: git ls-remote --tags ' + redactUrl(url));
+  await git.remote(dir, ['fetch', '--quiet', '--no-tags', url, `+refs/tags/${opts.tag}:refs/tags/${opts.tag}`]);
+  step.done(target.slice(0, 12));
+
+  const started = Date.now();
+  const branch = `mlmd-remote/rebase-${opts.tag}`;
+  if ((await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${branch}`], { allowFailure: true })).ok) {
+    throw new RefusedError(`the branch ${branch} already exists in upstream/`, `delete it if it holds nothing you need (git -C upstream branch -D ${branch}), then rebase again`);
+  }
+  // Everything --abort needs, saved before anything changes.
+  fs.rmSync(paths.dir, { recursive: true, force: true });
+  const backupDir = path.join(paths.dir, 'backup');
+  fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });
+  fs.copyFileSync(project.configPath, path.join(backupDir, 'mlmd-remote.json'));
+  fs.copyFileSync(project.workspacePatch, path.join(backupDir, 'WORKSPACE.patch'));
+  for (const name of fs.readdirSync(project.patchesDir)) fs.copyFileSync(path.join(project.patchesDir, name), path.join(backupDir, 'patches', name));
+  const origBranch = (await git(dir, ['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true })).stdout.trim() || null;
+  const state: RebaseState = {
+    schemaVersion: 1,
+    from: pin,
+    to: { tag: opts.tag, commit: target },
+    branch,
+    orig: { head: await head(git, dir), branch: origBranch, tree: await workTreeTree(git, dir) },
+    backupDir,
+    patches: series.patches.map((p) => ({
+      name: p.name,
+      subject: p.header.subject,
+      file: path.join(backupDir, p.name === 'WORKSPACE.patch' ? 'WORKSPACE.patch' : path.join('patches', p.name)),
+      status: 'pending',
+      offsets: [],
+    })),
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+  };
+  writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
+  step = log.step(`Check out ${opts.tag} on ${branch}`);
+  await git(dir, ['checkout', '--quiet', '--force', '-b', branch, target]);
+  await git(dir, ['clean', '--quiet', '--force', '-d', '--', '.']);
+  step.done();
+  return replay(project, deps, state, started);
+}
+
+/** Replays the pending patches; stops at a conflict, finishes when none is left. */
+async function replay(project: Project, deps: Deps, state: RebaseState, started: number): Promise<RebaseResult> {
+  const { git, log } = deps;
+  const paths = await statePaths(deps, project);
+  const save = () => {
+    state.durationMs += Date.now() - started;
+    started = Date.now();
+    writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
+  };
+  for (const [i, p] of state.patches.entries()) {
+    if (p.status !== 'pending') continue;
+    const step = log.step(`${p.name}`);
+    const replayed = await replayPatch(git, project.upstreamDir, p, parsePatchFile(p.file));
+    state.patches[i] = replayed;
+    save();
+    if (replayed.status === 'conflicted') {
+      step.fail(`conflict in ${replayed.conflict!.files.map((f) => f.path).join(', ') || 'files that no longer exist'}`);
+      return result(state, 'stopped', null, 'resolve the conflicts in upstream/ with git (edit, then git -C upstream add <file>), then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything');
+    }
+    step.done(replayed.status);
+  }
+  return finish(project, deps, state, paths);
+}
+
+async function finish(project: Project, deps: Deps, state: RebaseState, paths: { dir: string; file: string; report: string }): Promise<RebaseResult> {
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  const step = log.step(`Export the series on ${state.to.tag} and move the pin`);
+  const oldPatches = state.patches.map((p) => parsePatchFile(p.file)).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
+  const tip = await head(git, dir);
+  const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
+  writeExport(plan, project);
+  const config = JSON.parse(fs.readFileSync(project.configPath, 'utf8')) as { upstream: { tag: string; commit: string } };
+  config.upstream.tag = state.to.tag;
+  config.upstream.commit = state.to.commit;
+  writeFileAtomic(project.configPath, `${JSON.stringify(config, null, 2)}\n`);
+  await git(project.root, ['update-index', '--cacheinfo', `160000,${state.to.commit},upstream`]);
+  // upstream/ ends at the new pin with the series applied; the branch keeps the commits.
+  await checkoutTree(git, dir, state.to.commit, `${tip}^{tree}`);
+  const exported = summarizePlan(plan, true);
+  const done = result(state, 'done', exported);
+  writeFileAtomic(paths.report, JSON.stringify(done, null, 2));
+  fs.rmSync(paths.dir, { recursive: true, force: true });
+  step.done(`${state.from.tag} -> ${state.to.tag}`);
+  return done;
+}
+
+export async function rebaseContinue(opts: { project: Project }, deps: Deps): Promise<RebaseResult> {
+  const { project } = opts;
+  const { git } = deps;
+  const dir = project.upstreamDir;
+  const paths = await statePaths(deps, project);
+  const state = readState(paths.file);
+  if (!state) throw new UsageError('no rebase is in progress', 'start one with mlmd-remote rebase <tag>');
+  const i = state.patches.findIndex((p) => p.status === 'conflicted');
+  if (i >= 0) {
+    const unresolved = await conflictedFiles(git, dir);
+    if (unresolved.length) {
+      throw new PatchError(`${state.patches[i]!.name} still has conflicts in ${unresolved.map((f) => `${f.path} (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
+    }
+    if (await amInProgress(git, dir)) {
+      const staged = !(await git(dir, ['diff', '--cached', '--quiet'], { allowFailure: true })).ok;
+      if (staged) {
+        await git(dir, ['am', '--continue']);
+        state.patches[i] = { ...state.patches[i]!, status: 'resolved', commit: await head(git, dir) };
+      } else {
+        // The resolution kept upstream's side entirely: the patch has nothing left to do.
+        await git(dir, ['am', '--skip']);
+        state.patches[i] = { ...state.patches[i]!, status: 'dropped' };
+      }
+    } else {
+      // The maintainer finished the am (or committed) by hand.
+      state.patches[i] = { ...state.patches[i]!, status: 'resolved', commit: await head(git, dir) };
+    }
+  }
+  return replay(project, deps, state, Date.now());
+}
+
+/** Undoes the rebase: upstream/ as it was, and the pin and patch files as they were. */
+export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promise<RebaseResult> {
+  const { project } = opts;
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  const paths = await statePaths(deps, project);
+  const state = readState(paths.file);
+  if (!state) throw new UsageError('no rebase is in progress', 'there is nothing to abort');
+  const step = log.step(`Abort the rebase to ${state.to.tag}`);
+  if (await amInProgress(git, dir)) await git(dir, ['am', '--abort'], { allowFailure: true });
+  // The superproject's files.
+  fs.copyFileSync(path.join(state.backupDir, 'mlmd-remote.json'), project.configPath);
+  fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
+  const saved = new Set(fs.readdirSync(path.join(state.backupDir, 'patches')));
+  for (const name of fs.readdirSync(project.patchesDir)) if (!saved.has(name)) fs.rmSync(path.join(project.patchesDir, name));
+  for (const name of saved) fs.copyFileSync(path.join(state.backupDir, 'patches', name), path.join(project.patchesDir, name));
+  await git(project.root, ['update-index', '--cacheinfo', `160000,${state.from.commit},upstream`]);
+  // upstream/: HEAD, branch and work tree as they were; the rebase branch goes.
+  await checkoutTree(git, dir, state.orig.head, state.orig.tree);
+  if (state.orig.branch) await git(dir, ['checkout', '--quiet', state.orig.branch]);
+  await git(dir, ['branch', '-D', state.branch], { allowFailure: true });
+  fs.rmSync(paths.dir, { recursive: true, force: true });
+  step.done(`back at ${state.from.tag}; ${describeState(await inspectUpstream(git, dir, state.from.commit))}`);
+  return result(state, 'aborted', null);
+}

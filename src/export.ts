@@ -1,0 +1,126 @@
+/**
+ * Commits -> patch files, with stable formatting. A patch whose header and
+ * effect did not change keeps its file byte for byte, so an export never
+ * churns line numbers or index hashes (the approach of git-go-patch).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from './config.js';
+import { PatchError, UsageError } from './errors.js';
+import type { Git } from './git.js';
+import { withTempIndex } from './gitindex.js';
+import { parsePatch, type Patch } from './series.js';
+
+/** Every option that could change the bytes of a patch file is fixed here. */
+export const FORMAT_PATCH_ARGS: readonly string[] = [
+  'format-patch',
+  '--stdout',
+  '--zero-commit', // no commit ids: they change on every rebase
+  '--no-signature', // no git version at the end
+  '--no-numbered',
+  '--keep-subject',
+  '--no-stat',
+  '--full-index', // full blob ids: stable, and what git am --3way needs
+];
+
+export type ExportAction = 'kept' | 'updated' | 'added';
+
+export interface ExportEntry {
+  name: string;
+  subject: string;
+  action: ExportAction;
+  commit: string;
+  /** The file content to write (the old bytes when kept). */
+  content: Buffer;
+}
+
+export interface ExportPlan {
+  base: string;
+  head: string;
+  entries: ExportEntry[];
+  /** Old patch files that no commit produces any more. */
+  removed: string[];
+  seriesChanged: boolean;
+}
+
+export const WORKSPACE_PATCH = 'WORKSPACE.patch';
+
+export function slugify(subject: string): string {
+  const slug = subject
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60)
+    .replace(/-+$/, '');
+  return `${slug || 'patch'}.patch`;
+}
+
+/** True when applying `oldPatch` on the parent of `commit` gives exactly `commit`'s tree. */
+export async function sameEffect(git: Git, repoDir: string, oldPatch: Patch, commit: string): Promise<boolean> {
+  return withTempIndex(git, repoDir, `${commit}^`, async (indexGit) => {
+    const res = await indexGit(['apply', '--cached', '--whitespace=nowarn', oldPatch.file], { allowFailure: true });
+    if (!res.ok) return false;
+    const tree = (await indexGit(['write-tree'])).stdout.trim();
+    const want = (await git(repoDir, ['rev-parse', `${commit}^{tree}`])).stdout.trim();
+    return tree === want;
+  });
+}
+
+/**
+ * Plans the export of base..head. The first commit is WORKSPACE.patch; the
+ * others keep the file name of the old patch with the same subject, or get one
+ * from their subject. `verbatim` re-formats every patch.
+ */
+export async function planExport(opts: { git: Git; repoDir: string; base: string; head: string; oldPatches: readonly Patch[]; verbatim?: boolean }): Promise<ExportPlan> {
+  const { git, repoDir } = opts;
+  const merges = (await git(repoDir, ['rev-list', '--min-parents=2', `${opts.base}..${opts.head}`])).stdout.trim();
+  if (merges) throw new UsageError(`the commits to export include merges (${merges.split('\n')[0]!.slice(0, 12)})`, 'a patch series is linear; rebase the work branch instead of merging');
+  const commits = (await git(repoDir, ['rev-list', '--reverse', `${opts.base}..${opts.head}`])).stdout.split('\n').filter(Boolean);
+  if (commits.length === 0) throw new UsageError(`there is nothing to export: ${opts.head.slice(0, 12)} has no commit on top of ${opts.base.slice(0, 12)}`, 'an empty series is refused; mlmd-remote edit turns the series into commits');
+  const oldBySubject = new Map(opts.oldPatches.map((p) => [p.header.subject, p]));
+  const oldByName = new Map(opts.oldPatches.map((p) => [p.name, p]));
+  const used = new Set<string>();
+  const entries: ExportEntry[] = [];
+  for (const [i, commit] of commits.entries()) {
+    const text = (await git(repoDir, [...FORMAT_PATCH_ARGS, '-1', commit])).stdout;
+    let parsed: Patch;
+    try {
+      parsed = parsePatch(`commit ${commit.slice(0, 12)}`, '', Buffer.from(text));
+    } catch (err) {
+      throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git commit --amend), then export again');
+    }
+    let name = i === 0 ? WORKSPACE_PATCH : oldBySubject.get(parsed.header.subject)?.name ?? slugify(parsed.header.subject);
+    if (i > 0 && (name === WORKSPACE_PATCH || used.has(name))) name = `${name.replace(/\.patch$/, '')}-${i}.patch`;
+    used.add(name);
+    const old = oldByName.get(name);
+    const keep = !opts.verbatim && old !== undefined && old.headerText === parsed.headerText && (await sameEffect(git, repoDir, old, commit));
+    entries.push({
+      name,
+      subject: parsed.header.subject,
+      commit,
+      action: keep ? 'kept' : old ? 'updated' : 'added',
+      content: keep ? fs.readFileSync(old!.file) : Buffer.from(text),
+    });
+  }
+  const removed = opts.oldPatches.map((p) => p.name).filter((n) => !used.has(n));
+  const oldOrder = opts.oldPatches.map((p) => p.name).join('\n');
+  return { base: opts.base, head: opts.head, entries, removed, seriesChanged: oldOrder !== entries.map((e) => e.name).join('\n') };
+}
+
+export function planChangesNothing(plan: ExportPlan): boolean {
+  return plan.entries.every((e) => e.action === 'kept') && plan.removed.length === 0 && !plan.seriesChanged;
+}
+
+/** Writes the plan: changed files first (each atomically), then the series, then removals. */
+export function writeExport(plan: ExportPlan, paths: { patchesDir: string; seriesFile: string; workspacePatch: string }): void {
+  for (const e of plan.entries) {
+    if (e.action === 'kept') continue;
+    writeFileAtomic(e.name === WORKSPACE_PATCH ? paths.workspacePatch : path.join(paths.patchesDir, e.name), e.content);
+  }
+  const comments = fs.existsSync(paths.seriesFile) ? fs.readFileSync(paths.seriesFile, 'utf8').split('\n').filter((l) => l.startsWith('#')) : [];
+  const names = plan.entries.filter((e) => e.name !== WORKSPACE_PATCH).map((e) => e.name);
+  writeFileAtomic(paths.seriesFile, `${[...comments, ...names].join('\n')}\n`);
+  for (const name of plan.removed) {
+    if (name !== WORKSPACE_PATCH) fs.rmSync(path.join(paths.patchesDir, name), { force: true });
+  }
+}

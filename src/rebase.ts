@@ -1,0 +1,111 @@
+/**
+ * Moving the series to a new upstream tag, one patch at a time, in upstream/
+ * on a branch of its own. Each patch is classified:
+ *   clean | offset      applies as it is (offset: hunks moved)
+ *   already-upstream    upstream made the same change (proposed for dropping)
+ *   three-way           needed a three-way merge, which succeeded
+ *   conflicted          the merge left conflicts: the rebase stops, upstream/
+ *                       holds an ordinary `git am` conflict to resolve with git
+ *   resolved | dropped  what the maintainer did with a conflicted patch
+ * Everything needed to undo the rebase is saved before it starts.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Git } from './git.js';
+import { readApplyOutput, type HunkOffset, type Patch } from './series.js';
+import { AM_ARGS } from './workbranch.js';
+
+export type RebasePatchStatus = 'pending' | 'clean' | 'offset' | 'already-upstream' | 'three-way' | 'conflicted' | 'resolved' | 'dropped';
+
+export interface ConflictHunk {
+  /** 1-based line range of the conflict markers in the work tree file. */
+  startLine: number;
+  endLine: number;
+}
+
+export interface ConflictFile {
+  path: string;
+  hunks: ConflictHunk[];
+}
+
+export interface RebasePatch {
+  name: string;
+  subject: string;
+  /** The patch file as it was before the rebase (a copy in the state directory). */
+  file: string;
+  status: RebasePatchStatus;
+  offsets: HunkOffset[];
+  conflict?: { files: ConflictFile[]; message: string };
+  commit?: string;
+}
+
+export interface RebaseState {
+  schemaVersion: 1;
+  from: { tag: string; commit: string };
+  to: { tag: string; commit: string };
+  branch: string;
+  /** What upstream/ was before: HEAD (and its branch, if any) and the work tree as a tree. */
+  orig: { head: string; branch: string | null; tree: string };
+  /** The superproject's files as they were: restored by --abort. */
+  backupDir: string;
+  patches: RebasePatch[];
+  startedAt: string;
+  durationMs: number;
+}
+
+/** Conflict marker ranges in a file's text. */
+export function conflictHunks(text: string): ConflictHunk[] {
+  const hunks: ConflictHunk[] = [];
+  let start = 0;
+  text.split('\n').forEach((line, i) => {
+    if (line.startsWith('<<<<<<< ')) start = i + 1;
+    else if (line.startsWith('>>>>>>> ') && start) {
+      hunks.push({ startLine: start, endLine: i + 1 });
+      start = 0;
+    }
+  });
+  return hunks;
+}
+
+export async function conflictedFiles(git: Git, dir: string): Promise<ConflictFile[]> {
+  const names = (await git(dir, ['diff', '--name-only', '--diff-filter=U'])).stdout.split('\n').filter(Boolean);
+  return names.map((p) => {
+    const file = path.join(dir, p);
+    return { path: p, hunks: fs.existsSync(file) ? conflictHunks(fs.readFileSync(file, 'utf8')) : [] };
+  });
+}
+
+/**
+ * Applies one patch on HEAD as a commit and says how it went. On a conflict
+ * the `git am` session is left open for the maintainer.
+ */
+export async function replayPatch(git: Git, dir: string, patch: RebasePatch, original: Patch): Promise<RebasePatch> {
+  const probe = await git(dir, ['apply', '--check', '--verbose', patch.file], { allowFailure: true });
+  if (probe.ok) {
+    const { offsets } = readApplyOutput(original, `${probe.stdout}\n${probe.stderr}`);
+    await git(dir, [...AM_ARGS, patch.file]);
+    return { ...patch, status: offsets.length ? 'offset' : 'clean', offsets, commit: await head(git, dir) };
+  }
+  if ((await git(dir, ['apply', '--check', '--reverse', patch.file], { allowFailure: true })).ok) {
+    return { ...patch, status: 'already-upstream', offsets: [] };
+  }
+  const before = await head(git, dir);
+  const merged = await git(dir, [...AM_ARGS, '--3way', patch.file], { allowFailure: true });
+  if (merged.ok) {
+    const after = await head(git, dir);
+    // A three-way merge that changed nothing means upstream already has the change.
+    const empty = after === before || (await git(dir, ['diff', '--quiet', `${after}^`, after], { allowFailure: true })).ok;
+    return { ...patch, status: empty ? 'already-upstream' : 'three-way', offsets: [], commit: after };
+  }
+  const files = await conflictedFiles(git, dir);
+  const message = `${merged.stderr}\n${merged.stdout}`
+    .split('\n')
+    .filter((l) => /^(error|CONFLICT|Patch failed|Applied patch .* with conflicts|U )/.test(l.trim()))
+    .slice(0, 12)
+    .join('\n');
+  return { ...patch, status: 'conflicted', offsets: [], conflict: { files, message } };
+}
+
+export async function head(git: Git, dir: string): Promise<string> {
+  return (await git(dir, ['rev-parse', 'HEAD'])).stdout.trim();
+}

@@ -1,0 +1,55 @@
+/**
+ * The series as commits in upstream/: `edit` makes them (git am, one commit
+ * per patch, header kept in the message), `export` and `check` read them
+ * back. Scratch clones share upstream's objects, so they cost little and
+ * never touch upstream/.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Git } from './git.js';
+import type { Patch } from './series.js';
+
+export const WORK_BRANCH = 'mlmd-remote/work';
+export const BASE_REF = 'refs/mlmd-remote/base';
+
+/** git am as the tool uses it: CRs kept (CRLF files), dates from the patch. */
+export const AM_ARGS: readonly string[] = ['am', '--keep-cr', '--committer-date-is-author-date', '--quiet'];
+
+export async function gitDir(git: Git, repoDir: string): Promise<string> {
+  return (await git(repoDir, ['rev-parse', '--absolute-git-dir'])).stdout.trim();
+}
+
+/** Where the tool keeps its state for a checkout (rebase in progress, reports). */
+export async function stateDir(git: Git, repoDir: string): Promise<string> {
+  const dir = path.join(await gitDir(git, repoDir), 'mlmd-remote');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export async function amInProgress(git: Git, repoDir: string): Promise<boolean> {
+  return fs.existsSync(path.join(await gitDir(git, repoDir), 'rebase-apply'));
+}
+
+/** Applies `patches` as commits on the current HEAD; on failure aborts the am and rethrows. */
+export async function amPatches(git: Git, repoDir: string, patches: readonly Patch[]): Promise<void> {
+  if (patches.length === 0) return;
+  const res = await git(repoDir, [...AM_ARGS, ...patches.map((p) => p.file)], { allowFailure: true });
+  if (!res.ok) {
+    await git(repoDir, ['am', '--abort'], { allowFailure: true });
+    throw new Error(res.stderr.trim() || res.stdout.trim());
+  }
+}
+
+export interface ScratchClone {
+  dir: string;
+  dispose(): void;
+}
+
+export async function scratchClone(git: Git, repoDir: string, commit: string): Promise<ScratchClone> {
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-scratch-'));
+  const dir = path.join(parent, 'upstream');
+  await git(parent, ['clone', '--quiet', '--shared', '--no-checkout', repoDir, dir]);
+  await git(dir, ['checkout', '--quiet', '--detach', commit]);
+  return { dir, dispose: () => fs.rmSync(parent, { recursive: true, force: true }) };
+}
