@@ -103,6 +103,8 @@ export type UpstreamState =
   | { kind: 'applied'; head: string; tree: string }
   /** Changes that are neither: the maintainer's work. */
   | { kind: 'modified'; head: string; tree: string; changed: string[] }
+  /** Commits on top of the pin whose result is exactly the series (e.g. after edit + export, or a rebase). */
+  | { kind: 'exported'; head: string; tree: string; commitsAhead: number }
   /** HEAD is not the pin: commits the tool did not make, or a different checkout. */
   | { kind: 'diverged'; head: string; tree: string; commitsAhead: number };
 
@@ -125,7 +127,11 @@ export async function inspectUpstream(git: Git, dir: string, pinCommit: string, 
   const tree = await workTreeTree(git, dir);
   if (head !== pinCommit) {
     const ahead = await git(dir, ['rev-list', '--count', `${pinCommit}..HEAD`], { allowFailure: true });
-    return { kind: 'diverged', head, tree, commitsAhead: ahead.ok ? +ahead.stdout.trim() : -1 };
+    const commitsAhead = ahead.ok ? +ahead.stdout.trim() : -1;
+    const onPin = (await git(dir, ['merge-base', '--is-ancestor', pinCommit, 'HEAD'], { allowFailure: true })).ok;
+    const headTree = (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim();
+    if (onPin && seriesTree && tree === seriesTree && headTree === seriesTree) return { kind: 'exported', head, tree, commitsAhead };
+    return { kind: 'diverged', head, tree, commitsAhead };
   }
   const pinTree = (await git(dir, ['rev-parse', `${pinCommit}^{tree}`])).stdout.trim();
   if (tree === pinTree) return { kind: 'pristine', head, tree };
@@ -144,6 +150,8 @@ export function describeState(state: UpstreamState): string {
       return `at the pin ${state.head.slice(0, 12)} with the series applied`;
     case 'modified':
       return `at the pin with ${state.changed.length} changed file(s) that are not the series (${state.changed.slice(0, 5).join(', ')}${state.changed.length > 5 ? ', …' : ''})`;
+    case 'exported':
+      return `at ${state.head.slice(0, 12)}: ${state.commitsAhead} commit(s) on the pin that the patch files already hold`;
     case 'diverged':
       return `at ${state.head.slice(0, 12)}, not the pin${state.commitsAhead > 0 ? ` (${state.commitsAhead} commit(s) on top of it)` : ''}`;
   }
@@ -151,7 +159,7 @@ export function describeState(state: UpstreamState): string {
 
 /** True when the tool may replace what upstream/ holds without losing anything. */
 export function isDisposable(state: UpstreamState): boolean {
-  return state.kind === 'missing' || state.kind === 'pristine' || state.kind === 'applied';
+  return state.kind === 'missing' || state.kind === 'pristine' || state.kind === 'applied' || state.kind === 'exported';
 }
 
 export function refuseToTouch(state: UpstreamState, action: string): RefusedError {

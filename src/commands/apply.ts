@@ -1,7 +1,7 @@
 import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import { applySeries, readSeries, type ApplyResult } from '../series.js';
-import { checkoutTree, describeState, hasCheckout, hasCommit, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
+import { checkoutTree, describeState, hasCheckout, hasCommit, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
 
 export interface ApplyOptions {
@@ -25,6 +25,24 @@ export async function requireCheckout(project: Project, deps: Deps, commit: stri
   if (!hasCheckout(project.upstreamDir) || !(await hasCommit(deps.git, project.upstreamDir, commit))) {
     throw new UsageError('upstream/ is not checked out at the pin', 'run: mlmd-remote sync');
   }
+}
+
+/**
+ * The state of upstream/, knowing what the series applied to the pin looks
+ * like, so that a checkout holding exactly the applied series counts as the
+ * tool's own state and not as the maintainer's work.
+ */
+export async function upstreamState(project: Project, deps: Deps, pinCommit: string): Promise<UpstreamState> {
+  let seriesTree: string | undefined;
+  if (hasCheckout(project.upstreamDir) && (await hasCommit(deps.git, project.upstreamDir, pinCommit))) {
+    try {
+      const applied = await applySeries({ git: deps.git, repoDir: project.upstreamDir, baseCommit: pinCommit, patches: readSeries(project).patches });
+      seriesTree = applied.tree;
+    } catch {
+      // A series that cannot be read cannot describe the checkout either.
+    }
+  }
+  return inspectUpstream(deps.git, project.upstreamDir, pinCommit, seriesTree);
 }
 
 /** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */

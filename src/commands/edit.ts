@@ -1,9 +1,9 @@
 import type { Project } from '../config.js';
 import { PatchError } from '../errors.js';
 import { readSeries } from '../series.js';
-import { describeState, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
+import { describeState, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
 import { amPatches, BASE_REF, WORK_BRANCH } from '../workbranch.js';
-import { requireCheckout } from './apply.js';
+import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
 
 export interface EditResult {
@@ -22,7 +22,7 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
   const series = readSeries(project);
-  const state = await inspectUpstream(git, dir, pin.commit);
+  const state = await upstreamState(project, deps, pin.commit);
   let savedTo: string | null = null;
   if (!isDisposable(state)) {
     if (!opts.force) throw refuseToTouch(state, 'edit');

@@ -8,7 +8,6 @@ import { parsePatchFile, readSeries } from '../series.js';
 import {
   checkoutTree,
   describeState,
-  inspectUpstream,
   isDisposable,
   readPin,
   redactUrl,
@@ -18,7 +17,7 @@ import {
   workTreeTree,
 } from '../upstream.js';
 import { amInProgress, stateDir } from '../workbranch.js';
-import { requireCheckout } from './apply.js';
+import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
 import { summarizePlan, type ExportResult } from './export.js';
 
@@ -64,7 +63,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_FILES])).stdout.trim();
   if (dirtySuper) throw new RefusedError(`uncommitted changes to the series would be mixed into the rebase:\n${dirtySuper}`, 'commit or stash them in this repository first');
   const series = readSeries(project);
-  const state0 = await inspectUpstream(git, dir, pin.commit);
+  const state0 = await upstreamState(project, deps, pin.commit);
   if (!isDisposable(state0)) throw refuseToTouch(state0, 'rebase');
 
   const url = upstreamUrl(project, opts.url);
@@ -212,6 +211,6 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   if (state.orig.branch) await git(dir, ['checkout', '--quiet', state.orig.branch]);
   await git(dir, ['branch', '-D', state.branch], { allowFailure: true });
   fs.rmSync(paths.dir, { recursive: true, force: true });
-  step.done(`back at ${state.from.tag}; ${describeState(await inspectUpstream(git, dir, state.from.commit))}`);
+  step.done(`back at ${state.from.tag}; ${describeState(await upstreamState(project, deps, state.from.commit))}`);
   return result(state, 'aborted', null);
 }

@@ -5,7 +5,6 @@ import {
   describeState,
   hasCheckout,
   hasCommit,
-  inspectUpstream,
   isDisposable,
   readPin,
   redactUrl,
@@ -15,6 +14,7 @@ import {
   verifyTag,
 } from '../upstream.js';
 import type { Deps } from './deps.js';
+import { upstreamState } from './apply.js';
 
 export interface SyncOptions {
   project: Project;
@@ -45,7 +45,7 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   await verifyTag(git, project.root, url, pin);
   tagStep.done();
 
-  const state = await inspectUpstream(git, dir, pin.commit);
+  const state = await upstreamState(project, deps, pin.commit);
   let savedTo: string | null = null;
   if (!isDisposable(state)) {
     if (!opts.force) throw refuseToTouch(state, 'sync');
