@@ -160,6 +160,9 @@ export const NO_CONTAINER_RUNTIME =
 export async function startContainerServer(opts: { image: string; log: Logger; port?: number; readyTimeoutMs?: number }): Promise<ServerHandle> {
   // No registry is needed for a local image, and the reaper image would have to be pulled.
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+  // Inside a container (a /.dockerenv file) testcontainers would look for a bridge
+  // gateway and pull an image to probe it; with host networking the host is 127.0.0.1.
+  process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
   const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
   try {
     await getContainerRuntimeClient();

@@ -47,7 +47,7 @@ prefix=/opt/mlmd-reference        # venv at $prefix/venv, server at $prefix/serv
 label_key=mlmd-remote.recipe
 # Bump when the debootstrap step (below) changes in a way the parameters
 # above do not show; the cached base tarball is keyed by it.
-base_revision=1
+base_revision=2
 
 say() { echo "build-image: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -94,6 +94,18 @@ if ! docker_err=$(docker info 2>&1 >/dev/null); then
   die "no Docker engine answers (${docker_err##*$'\n'}); start one with tools/container/start-docker.sh $no_containers_hint"
 fi
 
+mkdir -p "$cache_dir"
+cache_dir=$(cd "$cache_dir" && pwd)
+# One build at a time per cache dir (parallel test runs may all call this);
+# a waiter then finds the image built and does nothing.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache_dir/.lock"
+  if ! flock -n 9; then
+    say "another build-image.sh is running on $cache_dir; waiting for it"
+    flock 9
+  fi
+fi
+
 if [ "$force" = 0 ]; then
   have=$(docker image inspect --format "{{ index .Config.Labels \"$label_key\" }}" "$tag" 2>/dev/null || true)
   if [ "$have" = "$recipe" ]; then
@@ -103,8 +115,6 @@ if [ "$force" = 0 ]; then
   [ -n "$have" ] && say "$tag exists with another recipe (${have:0:16}); rebuilding as $short"
 fi
 
-mkdir -p "$cache_dir"
-cache_dir=$(cd "$cache_dir" && pwd)
 rootfs_tar=$cache_dir/rootfs-$short.tar
 log=$cache_dir/build-$short.log
 
@@ -163,15 +173,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # run_logged LABEL CMD... : output goes to $log; lines matching
-# $show_pattern are echoed as progress.
+# $show_pattern are echoed as progress, and every 25th line matching
+# $count_pattern as a count (per second word).
 show_pattern='^$'
+count_pattern=''
 run_logged() {
   local label=$1; shift
   echo "=== $(date -Is) $label: $*" >>"$log"
   local rc
   set +e
-  "$@" 2>&1 | tee -a "$log" | { grep --line-buffered -E "$show_pattern"; cat >/dev/null; } |
-    sed -u "s/^/build-image:   /" >&2
+  "$@" 2>&1 | tee -a "$log" |
+    awk -v show="$show_pattern" -v count="$count_pattern" '
+      $0 ~ show { print "build-image:   " $0; fflush(); next }
+      count != "" && $0 ~ count { if (++n[$2] % 25 == 0) { print "build-image:   ... " $2 " " n[$2] " packages"; fflush() } }
+    ' >&2
   rc=${PIPESTATUS[0]}
   set -e
   if [ "$rc" -ne 0 ]; then
@@ -227,12 +242,17 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     mirror=${mirror:-http://deb.debian.org/debian}
     step "1/5 debootstrap --variant=$variant --include=$include $suite from $mirror (takes a few minutes)"
     show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Configuring python3 |Base system installed)|E: |W: )'
+    count_pattern='^I: (Retrieving|Extracting|Unpacking|Configuring) [a-z0-9]'
     run_logged debootstrap debootstrap --variant="$variant" --include="$include" "$suite" "$rootfs" "$mirror"
+    count_pattern=''
     unmount_under "$rootfs"
-    # Drop what an image never needs: downloaded .debs, apt lists, docs.
+    # Drop what an image never needs: downloaded .debs, apt lists, docs and
+    # message translations (a third of the base). tzdata stays, as in the
+    # official image.
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
       "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
       "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/debootstrap
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
     step "1/5 caching the base as $(basename "$base_tar")"
     rm -f "$cache_dir"/base-"$suite"-*.tar
     tar -C "$rootfs" --numeric-owner -cf "$base_tar.tmp" . && mv "$base_tar.tmp" "$base_tar"

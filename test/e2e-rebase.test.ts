@@ -1,0 +1,138 @@
+/**
+ * The maintainer's workflow on real upstream, in a scratch clone of this
+ * repository: rebase v1.14.0 -> v1.15.0 stops on real conflicts, --abort
+ * restores everything, and resolving each conflict (taking the patch's side,
+ * as a maintainer would here) and --continue finishes; then v1.15.0 ->
+ * v1.16.0, and the resulting series builds a wheel that passes verify.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { RebaseResult } from '../src/commands/rebase.ts';
+import type { CheckResult } from '../src/commands/check.ts';
+import type { BuildResult } from '../src/commands/build.ts';
+import type { VerifyResult } from '../src/commands/verify.ts';
+import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-rebase-'));
+const clone = path.join(scratch, 'project');
+const cache = path.join(projectRoot, '.cache');
+
+function run(args: string[], cwd = clone) {
+  return spawnSync(process.execPath, [path.join(cwd, 'bin', 'mlmd-remote.js'), ...args], {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    // Share venvs and bazel's cache with the main checkout (tests run one at a time).
+    env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache },
+  });
+}
+
+function json<T>(args: string[], expectStatus = 0): T {
+  const res = run([...args, '--json']);
+  assert.equal(res.status, expectStatus, `mlmd-remote ${args.join(' ')} exited ${res.status}:\n${res.stderr.slice(-3000)}`);
+  return JSON.parse(res.stdout) as T;
+}
+
+function git(args: string[], cwd = clone): string {
+  const res = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@invalid', ...args], { cwd, encoding: 'utf8' });
+  assert.equal(res.status, 0, `git ${args.join(' ')}: ${res.stderr}`);
+  return res.stdout;
+}
+
+/** Resolves every conflict block in `file` by keeping the patch's side. */
+function takePatchSide(file: string): void {
+  const text = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, text.replace(/<<<<<<< [^\n]*\n[\s\S]*?\n?=======\n([\s\S]*?)>>>>>>> [^\n]*\n/g, '$1'));
+}
+
+function snapshot(): Record<string, string> {
+  const files = ['mlmd-remote.json', 'WORKSPACE.patch', ...fs.readdirSync(path.join(clone, 'patches')).map((n) => `patches/${n}`)];
+  return {
+    ...Object.fromEntries(files.map((f) => [f, fs.readFileSync(path.join(clone, f), 'utf8')])),
+    gitlink: git(['ls-files', '--stage', 'upstream']),
+    upstreamHead: git(['rev-parse', 'HEAD'], path.join(clone, 'upstream')),
+    upstreamStatus: git(['status', '--porcelain'], path.join(clone, 'upstream')),
+    branches: git(['branch', '--list'], path.join(clone, 'upstream')),
+  };
+}
+
+describe('rebasing the real series', async () => {
+  const upstream = await realUpstream();
+  const skip = upstream.skipReason ?? false;
+
+  before(() => {
+    if (skip) return;
+    git(['clone', '--quiet', projectRoot, clone], scratch);
+    fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(clone, 'node_modules'));
+    const res = run(['sync', '--upstream-url', upstream.url]);
+    assert.equal(res.status, 0, res.stderr);
+  });
+  after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  it('checks clean at the pin', { skip }, () => {
+    const check = json<CheckResult>(['check']);
+    assert.equal(check.ok, true);
+    assert.deepEqual(check.problems, []);
+  });
+
+  it('stops at v1.15.0 on the conflicts upstream made, and --abort restores everything', { skip }, () => {
+    const before = snapshot();
+    const stopped = json<RebaseResult>(['rebase', 'v1.15.0'], 4);
+    assert.equal(stopped.status, 'stopped');
+    assert.equal(stopped.to.commit, 'abcb0705e71ccb71d064ad3d7ba6bdea5645cf91');
+    assert.equal(stopped.patches[0]!.name, 'WORKSPACE.patch');
+    assert.equal(stopped.patches[0]!.status, 'conflicted');
+    assert.deepEqual(stopped.patches[0]!.conflict!.files.map((f) => f.path), ['WORKSPACE']);
+    assert.ok(stopped.patches[0]!.conflict!.files[0]!.hunks.length > 0);
+    assert.deepEqual(stopped.patches.slice(1).map((p) => p.status), ['pending', 'pending', 'pending', 'pending']);
+    // export refuses in the middle of a rebase
+    assert.equal(run(['export']).status, 3);
+    const aborted = json<RebaseResult>(['rebase', '--abort']);
+    assert.equal(aborted.status, 'aborted');
+    assert.deepEqual(snapshot(), before);
+  });
+
+  it('goes to v1.15.0 by resolving each conflict and continuing, then to v1.16.0', { skip }, () => {
+    let r = json<RebaseResult>(['rebase', 'v1.15.0'], 4);
+    const seen: Record<string, string[]> = {};
+    for (let round = 0; r.status === 'stopped' && round < 10; round++) {
+      const conflicted = r.patches.find((p) => p.status === 'conflicted')!;
+      seen[conflicted.name] = conflicted.conflict!.files.map((f) => f.path);
+      for (const f of conflicted.conflict!.files) takePatchSide(path.join(clone, 'upstream', f.path));
+      git(['add', '--', ...conflicted.conflict!.files.map((f) => f.path)], path.join(clone, 'upstream'));
+      const res = run(['rebase', '--continue', '--json']);
+      assert.ok(res.status === 0 || res.status === 4, res.stderr);
+      r = JSON.parse(res.stdout) as RebaseResult;
+    }
+    assert.equal(r.status, 'done');
+    assert.deepEqual(seen, {
+      'WORKSPACE.patch': ['WORKSPACE'],
+      'build-generate-only-the-python-modules.patch': ['ml_metadata/BUILD', 'ml_metadata/move_generated_files.sh'],
+      'setup-pure-wheel-named-by-build-profile.patch': ['setup.py'],
+    });
+    assert.equal(r.patches.find((p) => p.name === 'metadata-store-grpc-only.patch')!.status, 'offset');
+    assert.equal(JSON.parse(fs.readFileSync(path.join(clone, 'mlmd-remote.json'), 'utf8')).upstream.tag, 'v1.15.0');
+    assert.match(git(['ls-files', '--stage', 'upstream']), /^160000 abcb0705e71ccb71d064ad3d7ba6bdea5645cf91 /);
+    assert.equal(json<CheckResult>(['check']).ok, true);
+    git(['commit', '--quiet', '-am', 'Move to v1.15.0']);
+
+    const to16 = json<RebaseResult>(['rebase', 'v1.16.0']);
+    assert.equal(to16.status, 'done');
+    assert.deepEqual(to16.patches.map((p) => p.status), ['clean', 'clean', 'offset', 'clean', 'clean']);
+    assert.ok(to16.export!.patches.every((p) => p.action === 'kept'), 'a clean rebase rewrites no patch file');
+    git(['commit', '--quiet', '-am', 'Move to v1.16.0']);
+  });
+
+  it('builds a v1.16.0 wheel from the rebased series that passes verify', { skip }, () => {
+    const built = json<BuildResult>(['build', '--work-dir', path.join(scratch, 'work')]);
+    assert.equal(built.wheel.name, 'ml_metadata_remote-1.16.0-py3-none-any.whl');
+    assert.equal(built.upstream.commit, 'd694290634c55742d772f01e12f63ab5b7d2c392');
+    const verified = json<VerifyResult>(['verify', built.wheel.path, '--server', 'reference']);
+    assert.equal(verified.ok, true);
+    assert.equal(verified.live!.suite.failed, 0);
+  });
+});
