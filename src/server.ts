@@ -183,7 +183,7 @@ export async function startContainerServer(opts: { image: string; log: Logger; p
       .start();
   } catch (err) {
     const msg = (err as Error).message;
-    const hint = /no such image|not found|pull access denied|manifest unknown/i.test(msg)
+    const hint = /no such image|not found|pull access denied|manifest unknown|dial tcp|no such host|gcr\.io\/v2/i.test(msg)
       ? `the image ${opts.image} is not available locally and no registry is reachable; build the local one with bash tools/container/build-image.sh and pass --image mlmd-remote/reference-server:<version>`
       : 'see the container log; --server reference runs the same store without containers';
     throw new MlmdError(`cannot start ${opts.image}: ${msg.split('\n')[0]}`, { hint, cause: err });

@@ -15,7 +15,7 @@ import { RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import { inspectUpstream } from '../src/upstream.ts';
-import { cleanupFixtures, git, makeProject, makeUpstream, rejection, runner, tempDir, writeTree, withEnv, type ProjectFixture, type UpstreamFixture, Repo } from './helpers/fixtures.ts';
+import { cleanupFixtures, DEFAULT_PATCHES, git, makeProject, makeUpstream, rejection, runner, tempDir, writeTree, withEnv, type ProjectFixture, type UpstreamFixture, Repo } from './helpers/fixtures.ts';
 
 after(cleanupFixtures);
 
@@ -248,6 +248,17 @@ describe('apply', () => {
     assert.ok(d.log.lines.includes('done Apply 3 patches on v1.0.0: already applied'), d.log.lines.join('\n'));
   });
 
+  it('recognises its own result when a patch adds a file under a build-output path', { todo: 'src/upstream.ts workTreeTree leaves BUILD_OUTPUT_PATHSPECS out of the work-tree tree, so a series that adds ml_metadata/simple_types/simple_types.pbtxt never compares equal to the series tree: the second apply throws RefusedError ("1 changed file(s) ... (WORKSPACE)") instead of reporting already applied' }, async () => {
+    const fx = await makeProject(up, {
+      patches: { workspace: DEFAULT_PATCHES.workspace, series: [{ name: 'pbtxt.patch', subject: 'ship simple_types.pbtxt', files: { 'ml_metadata/simple_types/simple_types.pbtxt': 'types {}\n' } }] },
+    });
+    const first = await apply({ project: fx.project }, deps());
+    assert.equal(first.changed, true);
+    assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'ml_metadata/simple_types/simple_types.pbtxt'), 'utf8'), 'types {}\n');
+    const second = await apply({ project: fx.project }, deps());
+    assert.equal(second.changed, false);
+  });
+
   it('--check changes nothing, even when upstream/ is dirty', async () => {
     const fx = await makeProject(up);
     writeTree(fx.upstreamRepo.dir, { 'README.md': 'dirty\n', 'scratch.txt': 'untracked\n' });
@@ -286,26 +297,34 @@ describe('apply', () => {
     assert.equal(err.message, 'upstream/ is not checked out at the pin');
   });
 
-  it('sync after apply resets upstream/ to the pin (action reset)', { todo: 'src/commands/sync.ts calls inspectUpstream(git, dir, pin.commit) without the series tree, so a tree made by apply is "modified", sync throws RefusedError, and the action "reset" is unreachable' }, async () => {
+  it('sync after apply resets upstream/ to the pin (action reset), saving nothing', async () => {
     const fx = await makeProject(up);
     const applied = await apply({ project: fx.project }, deps());
     assert.equal(applied.changed, true);
+    assert.notEqual(await fx.upstreamRepo.status(), '', 'the applied series shows as changes against the pin');
     const res = await sync({ project: fx.project }, deps());
     assert.equal(res.action, 'reset');
+    assert.equal(res.before, `at the pin ${up.pin.slice(0, 12)} with the series applied`);
     assert.equal(res.savedTo, null);
     assert.equal(await fx.upstreamRepo.status(), '');
     assert.equal(await fx.upstreamRepo.head(), up.pin);
-    assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'WORKSPACE'), 'utf8'), (await fx.upstreamRepo.blob(`${up.pin}:WORKSPACE`)));
+    assert.equal(await fx.upstreamRepo.out(['write-tree']), await fx.upstreamRepo.out(['rev-parse', `${up.pin}^{tree}`]));
+    assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'WORKSPACE'), 'utf8'), await fx.upstreamRepo.blob(`${up.pin}:WORKSPACE`));
+    assert.equal(await fx.upstreamRepo.out(['stash', 'list']), '');
+    assert.equal((await inspectUpstream(git, fx.project.upstreamDir, up.pin)).kind, 'pristine');
   });
 
-  it('sync --force after apply brings the tree back to the pin (and saves the applied tree in a stash)', async () => {
+  it('sync after apply plus a local edit refuses, and --force saves the edit on top of the series', async () => {
     const fx = await makeProject(up);
     await apply({ project: fx.project }, deps());
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'edit on top of the series\n' });
+    const err = await rejection(() => sync({ project: fx.project }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
     const res = await sync({ project: fx.project, force: true }, deps());
-    assert.ok(['reset', 'checked-out'].includes(res.action), res.action);
+    assert.equal(res.action, 'checked-out');
+    assert.equal(res.savedTo, 'stash@{0} (git -C upstream stash list)');
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+edit on top of the series$/m);
     assert.equal(await fx.upstreamRepo.status(), '');
-    assert.equal(await fx.upstreamRepo.head(), up.pin);
-    assert.equal(await fx.upstreamRepo.out(['rev-parse', 'HEAD^{tree}']), await fx.upstreamRepo.out(['write-tree']));
     assert.equal((await inspectUpstream(git, fx.project.upstreamDir, up.pin)).kind, 'pristine');
   });
 });

@@ -42,6 +42,26 @@ function alteredCopy(wheel: string, out: string, entry: string, content: Buffer)
   return out;
 }
 
+/** Why the container test cannot run here, or false. */
+function containerSkip(): string | false {
+  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
+  if (info.status !== 0) {
+    const reason = 'no Docker engine answers (start one with bash tools/container/start-docker.sh)';
+    process.stderr.write(`\nSKIPPING the container test: ${reason}\n`);
+    return reason;
+  }
+  return false;
+}
+
+/** The locally built reference-server image (built on demand; no registry is needed). */
+function ensureLocalImage(): string {
+  const res = spawnSync('bash', [path.join(projectRoot, 'tools', 'container', 'build-image.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(res.status, 0, `build-image.sh failed:\n${res.stderr.slice(-2000)}`);
+  const tag = /done: (\S+)/.exec(res.stderr + res.stdout)?.[1] ?? /(\S+) is up to date/.exec(res.stderr + res.stdout)?.[1];
+  assert.ok(tag, `build-image.sh did not name its image:\n${res.stderr.slice(-1000)}`);
+  return tag;
+}
+
 describe('the wheel built from real upstream', async () => {
   const upstream = await realUpstream();
   const skip = upstream.skipReason ?? false;
@@ -126,6 +146,18 @@ describe('the wheel built from real upstream', async () => {
     assert.ok(report.live!.suite.passed >= 30, `${report.live!.suite.passed} behaviour tests passed`);
     const kept = JSON.parse(fs.readFileSync(`${first.wheel.path}.verify.json`, 'utf8')) as VerifyResult;
     assert.equal(kept.wheel.sha256, first.wheel.sha256);
+  });
+
+  it('passes verify against a container started with testcontainers, configured as the official image', { skip: skip || containerSkip() }, () => {
+    const image = ensureLocalImage();
+    const res = mlmdRemote(['verify', first.wheel.path, '--server', 'container', '--image', image, '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    const report = JSON.parse(res.stdout) as VerifyResult;
+    assert.equal(report.ok, true);
+    assert.equal(report.live!.server.kind, 'container');
+    assert.equal(report.live!.server.description, `container ${image}`);
+    assert.equal(report.live!.suite.failed, 0);
+    assert.ok(report.live!.suite.passed >= 30);
   });
 
   it('fails verify (exit 6) for a wheel with a tampered file or a native file inside', { skip }, () => {

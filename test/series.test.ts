@@ -530,6 +530,15 @@ describe('applySeries on a fixture repository', () => {
     assert.equal(rev.patches[0]!.failure!.file, 'b.txt');
   });
 
+  it('fails a patch for a file upstream deleted, naming the file', async () => {
+    const p = await mk('needs-gone.patch', { 'gone.txt': 'changed\n' });
+    const removed = await patchFromCommit(repo, { base, files: { 'gone.txt': null }, subject: 'upstream deletes', file: path.join(dir, 'upstream-del.patch') });
+    const res = await applySeries({ git, repoDir: repo.dir, baseCommit: removed.commit, patches: [p] });
+    assert.equal(res.ok, false);
+    assert.equal(res.patches[0]!.status, 'failed');
+    assert.deepEqual(res.patches[0]!.failure, { file: 'gone.txt', message: 'gone.txt: does not exist in index' });
+  });
+
   it('uses patchMessage trailers that parse back (fixture self-check)', () => {
     const msg = patchMessage('s', { why: 'w', upstreamStatus: 'Pending', dropWhen: 'd' });
     assert.equal(msg, 's\n\nw\n\nWhy: w\nUpstream-Status: Pending\nDrop-When: d\n');

@@ -100,6 +100,20 @@ describe('inspectUpstream', () => {
     assert.equal(describeState(state), `at ${mine.slice(0, 12)}, not the pin (1 commit(s) on top of it)`);
   });
 
+  it('is exported when commits on the pin hold exactly the series, and diverged otherwise', async () => {
+    const { repo, pin } = await checkout();
+    const { file, commit } = await patchFromCommit(repo, { base: pin, files: { 'src/code.py': 'print(3)\n' }, subject: 'code: 3', file: path.join(tempDir('p'), 'p.patch') });
+    const series = await applySeries({ git, repoDir: repo.dir, baseCommit: pin, patches: [parsePatchFile(file)] });
+    assert.equal(series.tree, await repo.out(['rev-parse', `${commit}^{tree}`]));
+    await repo.run(['checkout', '--quiet', '--detach', commit]);
+    const state = await inspectUpstream(git, repo.dir, pin, series.tree);
+    assert.deepEqual(state, { kind: 'exported', head: commit, tree: series.tree, commitsAhead: 1 });
+    assert.equal(isDisposable(state), true);
+    assert.equal((await inspectUpstream(git, repo.dir, pin)).kind, 'diverged', 'without the series tree');
+    writeTree(repo.dir, { 'README.md': 'more work\n' });
+    assert.equal((await inspectUpstream(git, repo.dir, pin, series.tree)).kind, 'diverged', 'with uncommitted work on top');
+  });
+
   it('does not count build outputs (bazel-out symlink, generated _pb2 modules, build/, dist/, egg-info) as work', async () => {
     const { repo, pin, pinTree } = await checkout();
     writeTree(repo.dir, {
@@ -302,15 +316,19 @@ describe('describeState / isDisposable', () => {
       { kind: 'pristine', head: h, tree: h },
       { kind: 'applied', head: h, tree: h },
       { kind: 'modified', head: h, tree: h, changed: ['a', 'b', 'c', 'd', 'e', 'f'] },
+      { kind: 'exported', head: h, tree: h, commitsAhead: 2 },
       { kind: 'diverged', head: h, tree: h, commitsAhead: 0 },
+      { kind: 'diverged', head: h, tree: h, commitsAhead: 3 },
     ];
-    assert.deepEqual(states.map(isDisposable), [true, true, true, false, false]);
+    assert.deepEqual(states.map(isDisposable), [true, true, true, false, true, false, false]);
     assert.deepEqual(states.map(describeState), [
       'not checked out',
       'at the pin ffffffffffff, unchanged',
       'at the pin ffffffffffff with the series applied',
       'at the pin with 6 changed file(s) that are not the series (a, b, c, d, e, …)',
+      'at ffffffffffff: 2 commit(s) on the pin that the patch files already hold',
       'at ffffffffffff, not the pin',
+      'at ffffffffffff, not the pin (3 commit(s) on top of it)',
     ]);
   });
 });

@@ -67,11 +67,13 @@ describe('publishAtomically', () => {
     assert.equal(fs.existsSync(path.join(parent, 'dist')), false);
   });
 
-  it('raises BuildError when dist/ is under /proc, creating nothing', () => {
+  it('raises BuildError when the copy into an existing dist/ fails (/proc/self), leaving nothing', () => {
+    // Not a new directory under /proc: node's recursive mkdir loops forever there (ENOENT from /proc is read as "parent missing").
     const { file } = source();
-    const dist = `/proc/self/mlmd-remote-test-${process.pid}`;
-    throwsBuildError(() => publishAtomically(file, dist, NAME), /^cannot create \/proc\/self\/mlmd-remote-test-/);
-    assert.equal(fs.existsSync(path.join(dist, NAME)), false);
+    const before = fs.readdirSync('/proc/self');
+    throwsBuildError(() => publishAtomically(file, '/proc/self', NAME), /^cannot write the wheel to \/proc\/self: ENOENT.*; nothing was left behind$/s);
+    assert.deepEqual(fs.readdirSync('/proc/self').filter((n) => n.includes(NAME)), []);
+    assert.deepEqual(fs.readdirSync('/proc/self'), before);
   });
 
   it('raises BuildError when the copy fails, leaving dist/ empty', () => {

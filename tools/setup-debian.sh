@@ -10,6 +10,10 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib default-jdk-headless
   # The "system" proto toolchain.
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+  # verify --server container: a Docker engine, and debootstrap for the local image.
+  docker.io debootstrap
+  # The behaviour suite's TLS tests make certificates with it.
+  openssl
 )
 
 missing=()

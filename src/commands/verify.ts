@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
-import { findPython } from '../python.js';
-import { defaultImage, externalServer, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
+import { findPython, venvPython } from '../python.js';
+import { defaultImage, externalServer, referenceServerVenv, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
 import type { Deps } from './deps.js';
@@ -80,7 +80,9 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
     try {
       step = log.step('Behaviour suite in a fresh venv');
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, markers: opts.markers, constraints: opts.constraints, step });
+      // The timeout and TLS tests start small servers of their own from the reference venv.
+      const serverPython = server.serverPython ?? venvPython(await referenceServerVenv({ project, runner, log, python }));
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server: { ...server, serverPython }, markers: opts.markers, constraints: opts.constraints, step });
       timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
       live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, address: `${server.host}:${server.port}` }, python: python.version, suite };
     } finally {

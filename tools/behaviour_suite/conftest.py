@@ -396,6 +396,15 @@ def tls_files(tmp_path_factory):
     return files
 
 
+@pytest.fixture(scope="session")
+def tls_ca_pem(request):
+    """PEM of a CA to trust: MLMD_TLS_CA_FILE, else our throw-away CA."""
+    ca_file = os.environ.get("MLMD_TLS_CA_FILE")
+    if ca_file:
+        return Path(ca_file).read_text()
+    return request.getfixturevalue("tls_files").ca_cert.read_text()
+
+
 class TlsServer:
     def __init__(self, handle, ca_pem, files=None):
         self.handle = handle

@@ -1,12 +1,16 @@
 """Behaviour suite for the ml_metadata Python client over gRPC.
 
 Every test talks to an MLMD server through
-``MetadataStore(MetadataStoreClientConfig(...))`` only, and uses only client
-methods that exist in ml-metadata 1.14.0's Python API. All tests share one
+``MetadataStore(MetadataStoreClientConfig(...))`` only (one test also uses the
+generated gRPC stub, for methods the client has no wrapper for), and uses only
+client methods that exist in ml-metadata 1.14.0's Python API. All tests share one
 server database, so every type name is made unique per test (``uniq``).
 See conftest.py for the environment variables.
 """
 
+import re
+import subprocess
+import sys
 import time
 
 import grpc
@@ -778,8 +782,8 @@ def test_list_options_filter_query(store, many_artifacts):
 
 
 def test_list_options_by_context_and_other_nodes(store, many_artifacts,
-                                                 graph_types, uniq):
-    type_name, ids = many_artifacts
+                                                 graph_types):
+    _, ids = many_artifacts
     (_, etype, ctype), (_, ename, cname) = graph_types
     [ctx] = store.put_contexts([pb.Context(type_id=ctype, name="bulk")])
     store.put_attributions_and_associations(
@@ -868,6 +872,30 @@ def test_deadline_exceeded_against_slow_server(slow_server, uniq):
     assert patient.get_artifact_type(name).id == type_id
 
 
+def test_package_imports_cleanly_and_exports_the_client_api(mlmd_server):
+    # ml_metadata/__init__.py swallows ImportError and writes it to stderr,
+    # so a broken import only shows there: check it in a fresh interpreter.
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import ml_metadata, sys; sys.stdout.write(ml_metadata.__version__)"],
+        capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stderr == ""
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", probe.stdout), probe.stdout
+
+    import ml_metadata
+
+    assert ml_metadata.MetadataStore is metadata_store.MetadataStore
+    assert ml_metadata.ListOptions is ListOptions
+    assert ml_metadata.OrderByField is OrderByField
+    assert ml_metadata.proto.Artifact is pb.Artifact
+    assert ml_metadata.proto.MetadataStoreClientConfig is (
+        pb.MetadataStoreClientConfig)
+    client = ml_metadata.MetadataStore(ml_metadata.proto.MetadataStoreClientConfig(
+        host=mlmd_server.host, port=mlmd_server.port, client_timeout_sec=30.0))
+    assert isinstance(client.get_artifact_types(), list)
+
+
 def test_client_config_validation(mlmd_server):
     config = pb.MetadataStoreClientConfig(host=mlmd_server.host,
                                           port=mlmd_server.port)
@@ -878,7 +906,7 @@ def test_client_config_validation(mlmd_server):
 
 
 @pytest.mark.remote_only
-def test_connection_config_is_rejected_in_remote_only_build(tmp_path):
+def test_connection_config_is_rejected_in_remote_only_build():
     config = pb.ConnectionConfig()
     config.fake_database.SetInParent()
     with pytest.raises(RuntimeError) as raised:
@@ -912,9 +940,9 @@ def test_tls_client_against_tls_server(tls_server, uniq):
                                                              name=name)
 
 
-def test_tls_client_against_plaintext_server(tls_server, mlmd_server):
+def test_tls_client_against_plaintext_server(tls_ca_pem, mlmd_server):
     client = make_client(mlmd_server.host, mlmd_server.port,
-                         ssl_config=_ssl_config(tls_server.ca_pem),
+                         ssl_config=_ssl_config(tls_ca_pem),
                          client_timeout_sec=5.0)
     with pytest.raises(errors.UnavailableError):
         client.get_artifact_types()

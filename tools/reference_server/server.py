@@ -79,14 +79,33 @@ def status_for(number: int) -> grpc.StatusCode:
     return _STATUS_BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)
 
 
-def open_store(db_path: str, enable_upgrade_migration: bool):
+def sqlite_config(db_path: str):
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = db_path
     config.sqlite.connection_mode = (
         metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     )
-    migration = metadata_store_pb2.MigrationOptions()
-    migration.enable_upgrade_migration = enable_upgrade_migration
+    return config
+
+
+def server_config_file(path: str):
+    """(ConnectionConfig, MigrationOptions) from a text-format
+    MetadataStoreServerConfig, as the official server reads it. An empty path
+    means what it means there: an in-memory database that keeps nothing."""
+    from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+    server_config = metadata_store_pb2.MetadataStoreServerConfig()
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            text_format.Parse(handle.read(), server_config)
+    if not server_config.HasField("connection_config"):
+        print("warning: no connection_config: using an in-memory database "
+              "(fake_database), which keeps nothing between calls",
+              file=sys.stderr)
+        server_config.connection_config.fake_database.SetInParent()
+    return server_config.connection_config, server_config.migration_options
+
+
+def open_store(config, migration):
     return metadata_store_serialized.CreateMetadataStore(
         config.SerializeToString(), migration.SerializeToString()
     )
@@ -206,6 +225,13 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, default=0,
                         help="port to bind; 0 picks a free port (default: 0)")
     parser.add_argument("--db", help="SQLite database file (created if missing)")
+    # The official metadata_store_server's own flags, so this program can stand
+    # in for it in a container started the way the official image is.
+    parser.add_argument("--grpc_port", type=int,
+                        help="as the official server: listen on 0.0.0.0:PORT")
+    parser.add_argument("--metadata_store_server_config_file",
+                        help="as the official server: a text-format "
+                        "MetadataStoreServerConfig (empty: in-memory database)")
     parser.add_argument("--ready-file",
                         help="write {port, pid, mlmd_version} JSON here, "
                         "atomically, once serving")
@@ -228,7 +254,18 @@ def parse_args(argv):
                         help="print the service methods the installed "
                         "extension lacks (one per line) and exit")
     args = parser.parse_args(argv)
-    if not args.list_missing_methods and not args.db:
+    official = (args.grpc_port is not None
+                or args.metadata_store_server_config_file is not None)
+    if official:
+        if args.db:
+            parser.error("--db and --metadata_store_server_config_file "
+                         "exclude each other")
+        if args.grpc_port is not None:
+            if args.grpc_port <= 0:
+                parser.error("--grpc_port must be > 0")
+            args.port = args.grpc_port
+            args.host = "0.0.0.0"
+    elif not args.list_missing_methods and not args.db:
         parser.error("--db is required")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
@@ -254,40 +291,6 @@ def main(argv=None) -> int:
             print(name)
         return 0
 
-    try:
-        store = open_store(args.db, args.enable_upgrade_migration)
-    except RuntimeError as err:
-        print(f"error: cannot open the MLMD store at {args.db}: {err}",
-              file=sys.stderr)
-        return 2
-
-    dispatcher = StoreDispatcher(store, delay_sec=args.delay_ms / 1000.0)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.max_workers))
-    server.add_generic_rpc_handlers((
-        grpc.method_handlers_generic_handler(
-            service_descriptor().full_name, dispatcher.handlers()),
-    ))
-
-    bind = format_address(args.host, args.port)
-    try:
-        if args.tls_cert:
-            client_ca = (read_file_bytes(args.tls_client_ca)
-                         if args.tls_client_ca else None)
-            credentials = grpc.ssl_server_credentials(
-                [(read_file_bytes(args.tls_key), read_file_bytes(args.tls_cert))],
-                root_certificates=client_ca,
-                require_client_auth=client_ca is not None,
-            )
-            port = server.add_secure_port(bind, credentials)
-        else:
-            port = server.add_insecure_port(bind)
-    except (OSError, RuntimeError) as err:
-        print(f"error: cannot bind {bind}: {err}", file=sys.stderr)
-        return 2
-    if not port:
-        print(f"error: cannot bind {bind}", file=sys.stderr)
-        return 2
-
     # The handler only records the signal: taking a lock here (e.g. with
     # threading.Event.set) can deadlock when a second signal arrives while the
     # main thread holds that lock.
@@ -302,6 +305,60 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    credentials = None
+    if args.tls_cert:
+        try:
+            client_ca = (read_file_bytes(args.tls_client_ca)
+                         if args.tls_client_ca else None)
+            credentials = grpc.ssl_server_credentials(
+                [(read_file_bytes(args.tls_key), read_file_bytes(args.tls_cert))],
+                root_certificates=client_ca,
+                require_client_auth=client_ca is not None,
+            )
+        except OSError as err:
+            print(f"error: cannot read TLS files: {err}", file=sys.stderr)
+            return 2
+
+    try:
+        if args.db:
+            migration = metadata_store_pb2.MigrationOptions()
+            connection = sqlite_config(args.db)
+        else:
+            connection, migration = server_config_file(
+                args.metadata_store_server_config_file or "")
+        migration.enable_upgrade_migration |= args.enable_upgrade_migration
+        store = open_store(connection, migration)
+    except (RuntimeError, OSError) as err:
+        where = args.db or args.metadata_store_server_config_file or "memory"
+        print(f"error: cannot open the MLMD store ({where}): {err}",
+              file=sys.stderr)
+        return 2
+
+    dispatcher = StoreDispatcher(store, delay_sec=args.delay_ms / 1000.0)
+    # grpc enables SO_REUSEPORT by default, which would let a second server
+    # silently share a fixed --port; turn it off so a taken port is an error.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=args.max_workers),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    server.add_generic_rpc_handlers((
+        grpc.method_handlers_generic_handler(
+            service_descriptor().full_name, dispatcher.handlers()),
+    ))
+
+    bind = format_address(args.host, args.port)
+    try:
+        if credentials is not None:
+            port = server.add_secure_port(bind, credentials)
+        else:
+            port = server.add_insecure_port(bind)
+    except (OSError, RuntimeError) as err:
+        print(f"error: cannot bind {bind}: {err}", file=sys.stderr)
+        return 2
+    if not port:
+        print(f"error: cannot bind {bind}", file=sys.stderr)
+        return 2
+
     server.start()
     if args.ready_file:
         write_ready_file(args.ready_file, {
@@ -315,7 +372,6 @@ def main(argv=None) -> int:
     while not received:
         time.sleep(0.1)
     server.stop(grace=2.0).wait()
-    del dispatcher, store
     return 0
 
 

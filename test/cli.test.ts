@@ -1,0 +1,108 @@
+/**
+ * The command line, as a user runs it: bin/mlmd-remote.js in a child process.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { cleanupFixtures, makeProject, makeUpstream, tempDir, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+
+after(cleanupFixtures);
+
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlmd-remote.js');
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: opts.cwd, env: { ...process.env, MLMD_REMOTE_UPSTREAM_URL: '', ...opts.env }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('mlmd-remote (the CLI)', () => {
+  it('--help prints the usage, the commands and the exit codes, and exits 0', async () => {
+    const res = await runCli(['--help'], { cwd: tempDir('cwd') });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^mlmd-remote <command> \[options\]/);
+    for (const cmd of ['sync', 'apply', 'build']) assert.match(res.stdout, new RegExp(`^  mlmd-remote ${cmd}`, 'm'));
+    assert.match(res.stdout, /Exit codes: 0 ok, 1 failure, 2 usage, 3 refused/);
+  });
+
+  it('apply --help lists its options and exits 0', async () => {
+    const res = await runCli(['apply', '--help'], { cwd: tempDir('cwd') });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^mlmd-remote apply\n/);
+    for (const opt of ['--check', '--force', '--markdown', '--json', '--root']) assert.ok(res.stdout.includes(opt), `${opt} in\n${res.stdout}`);
+    assert.doesNotMatch(res.stdout, /--profile/, 'only the apply options');
+  });
+
+  it('exits 2 with one JSON UsageError on stdout for a directory without mlmd-remote.json', async () => {
+    const dir = tempDir('no-project');
+    const res = await runCli(['apply', '--json', '--root', dir], { cwd: dir });
+    assert.equal(res.code, 2, res.stderr);
+    const out = JSON.parse(res.stdout) as { schemaVersion: number; error: { kind: string; message: string; hint: string; exitCode: number } };
+    assert.equal(res.stdout.trim().startsWith('{') && res.stdout.trim().endsWith('}'), true);
+    assert.equal(out.schemaVersion, 1);
+    assert.equal(out.error.kind, 'UsageError');
+    assert.equal(out.error.exitCode, 2);
+    assert.match(out.error.message, new RegExp(`^cannot read ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/mlmd-remote\\.json: ENOENT`));
+    assert.equal(out.error.hint, 'restore it with: git checkout -- mlmd-remote.json');
+    assert.match(res.stderr, /^error: cannot read /m);
+    assert.equal(fs.readdirSync(dir).length, 0, 'nothing was created in the directory');
+  });
+
+  it('exits 2 with a JSON UsageError for an unknown command', async () => {
+    const dir = tempDir('cwd');
+    const res = await runCli(['frobnicate', '--json', '--root', dir], { cwd: dir });
+    assert.equal(res.code, 2, res.stderr);
+    assert.equal((JSON.parse(res.stdout) as { error: { kind: string } }).error.kind, 'UsageError');
+  });
+
+  describe('on a fixture project', () => {
+    let fx: ProjectFixture;
+    before(async () => {
+      fx = await makeProject(await makeUpstream());
+    });
+
+    it('apply --check --json prints the per-patch result and exits 0', async () => {
+      const res = await runCli(['apply', '--check', '--json', '--root', fx.root], { cwd: tempDir('cwd') });
+      assert.equal(res.code, 0, res.stderr);
+      const out = JSON.parse(res.stdout) as { mode: string; ok: boolean; changed: boolean; patches: Array<{ name: string; status: string }> };
+      assert.equal(out.mode, 'check');
+      assert.equal(out.ok, true);
+      assert.equal(out.changed, false);
+      assert.deepEqual(out.patches.map((p) => [p.name, p.status]), [
+        ['WORKSPACE.patch', 'clean'],
+        ['build-python-only.patch', 'clean'],
+        ['metadata-store-grpc-only.patch', 'clean'],
+      ]);
+      assert.equal(fs.existsSync(path.join(fx.root, '.cache', 'lock')), false, 'the lock is released');
+    });
+
+    it('exits 3 with a JSON RefusedError while a live run holds the lock', async () => {
+      let child: ChildProcess | undefined;
+      const cache = tempDir('cache');
+      try {
+        child = spawn('sleep', ['30'], { stdio: 'ignore' });
+        await new Promise((resolve, reject) => { child!.once('spawn', resolve); child!.once('error', reject); });
+        writeTree(cache, { 'lock/owner.json': JSON.stringify({ pid: child.pid, command: 'build', since: '2026-01-01T00:00:00.000Z' }) });
+        const res = await runCli(['apply', '--json', '--root', fx.root], { cwd: fx.root, env: { MLMD_REMOTE_CACHE_DIR: cache } });
+        assert.equal(res.code, 3, res.stderr);
+        const out = JSON.parse(res.stdout) as { error: { kind: string; message: string } };
+        assert.equal(out.error.kind, 'RefusedError');
+        assert.match(out.error.message, new RegExp(`pid ${child.pid}`));
+      } finally {
+        child?.kill();
+      }
+    });
+  });
+});
