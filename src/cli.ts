@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -133,6 +133,17 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           (r) => (a.markdown ? renderRebaseMarkdown(r) : renderRebase(r)),
           (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok),
         ),
+    )
+    .command(
+      'review',
+      'Compare the series between two revisions of this repository, patch by patch (for pull requests)',
+      (y) =>
+        y
+          .option('base', { type: 'string', describe: 'Base revision (default: merge base with origin/main or main)' })
+          .option('head', { type: 'string', default: 'HEAD', describe: 'Head revision' })
+          .option('markdown', { type: 'boolean', default: false, describe: 'Markdown for a PR comment, one collapsible section per patch' }),
+      (a) =>
+        run(a, 'review', (p, d) => import('./commands/review.js').then((m) => m.review({ project: p, base: a.base, head: a.head }, d)), (r) => (a.markdown ? renderReviewMarkdown(r) : renderReview(r))),
     )
     .command(
       'build',

@@ -183,3 +183,38 @@ export function renderEdit(r: import('./commands/edit.js').EditResult): string {
     ...(r.savedTo ? [`Earlier work in upstream/ was saved as ${r.savedTo}.`] : []),
   ].join('\n');
 }
+
+const REVIEW_WORDS: Record<import('./review.js').ReviewStatus, string> = {
+  added: 'added',
+  removed: 'removed',
+  unchanged: 'unchanged',
+  reordered: 'reordered',
+  'header-only': 'header only',
+  'same-effect': 'same effect (context or line numbers only)',
+  'hunks-changed': 'hunks changed',
+};
+
+export function renderReview(r: import('./review.js').ReviewResult): string {
+  const lines = [`Series ${r.base.rev} -> ${r.head.rev}`];
+  lines.push(r.pinChanged ? `  upstream pin: ${r.base.pin.tag} (${r.base.pin.commit.slice(0, 12)}) -> ${r.head.pin.tag} (${r.head.pin.commit.slice(0, 12)})` : `  upstream pin: unchanged, ${r.head.pin.tag} (${r.head.pin.commit.slice(0, 12)})`);
+  for (const p of r.patches) {
+    lines.push(`  ${REVIEW_WORDS[p.status].padEnd(14)} ${p.name}`);
+    for (const h of p.headerChanges) lines.push(`      ${h.field}: "${h.base}" -> "${h.head}"`);
+    if (p.status === 'hunks-changed') lines.push(...p.interdiff.trimEnd().split('\n').map((l) => `      ${l}`));
+  }
+  return lines.join('\n');
+}
+
+export function renderReviewMarkdown(r: import('./review.js').ReviewResult): string {
+  const changed = r.patches.filter((p) => p.status !== 'unchanged');
+  const lines = [`### Patch series: ${changed.length} of ${r.patches.length} patches changed`, ''];
+  lines.push(r.pinChanged ? `**Upstream pin:** ${r.base.pin.tag} \`${r.base.pin.commit.slice(0, 12)}\` → ${r.head.pin.tag} \`${r.head.pin.commit.slice(0, 12)}\`` : `Upstream pin unchanged: ${r.head.pin.tag} \`${r.head.pin.commit.slice(0, 12)}\``, '');
+  for (const p of r.patches) {
+    lines.push(`<details${p.status === 'hunks-changed' || p.status === 'added' ? ' open' : ''}><summary><code>${p.name}</code>: ${REVIEW_WORDS[p.status]}</summary>`, '');
+    lines.push(`_${p.subject}_`, '');
+    for (const h of p.headerChanges) lines.push(`- **${h.field}**: ~~${h.base}~~ → ${h.head}`);
+    if (p.interdiff) lines.push('', '```diff', p.interdiff.trimEnd(), '```');
+    lines.push('', '</details>', '');
+  }
+  return lines.join('\n');
+}
