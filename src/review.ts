@@ -77,7 +77,7 @@ export function comparePatch(name: string, base: Patch, head: Patch): Omit<Patch
   const files = [...new Set([...be.keys(), ...he.keys()])].sort();
   const changed = files.filter((f) => effectText(be, f) !== effectText(he, f));
   if (changed.length === 0) return { name, subject, status: 'same-effect', headerChanges, interdiff: '' };
-  const interdiff = changed.map((f) => createTwoFilesPatch(`a/${f} (base)`, `b/${f} (head)`, effectText(be, f), effectText(he, f), '', '', { context: 2 }).split('\n').slice(2).join('\n')).join('\n');
+  const interdiff = changed.map((f) => createTwoFilesPatch(`a/${f} (base)`, `b/${f} (head)`, effectText(be, f), effectText(he, f), '', '', { context: 2 }).split('\n').slice(1).join('\n')).join('\n');
   return { name, subject, status: 'hunks-changed', headerChanges, interdiff };
 }
 
