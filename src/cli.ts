@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -144,6 +144,28 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('markdown', { type: 'boolean', default: false, describe: 'Markdown for a PR comment, one collapsible section per patch' }),
       (a) =>
         run(a, 'review', (p, d) => import('./commands/review.js').then((m) => m.review({ project: p, base: a.base, head: a.head }, d)), (r) => (a.markdown ? renderReviewMarkdown(r) : renderReview(r))),
+    )
+    .command(
+      'diff-wheel [wheels..]',
+      'Diff two wheels (BASE HEAD), or a wheel against the official ml-metadata wheel of its version',
+      (y) =>
+        y
+          .positional('wheels', { type: 'string', array: true, describe: '[BASE] HEAD; HEAD defaults to the only wheel in dist/' })
+          .option('python', { type: 'string', describe: 'CPython that runs pip and the wheel helper' })
+          .option('markdown', { type: 'boolean', default: false, describe: 'Markdown for a PR comment' })
+          .check((a) => {
+            if ((a.wheels?.length ?? 0) > 2) throw new UsageError('give at most two wheels: [BASE] HEAD');
+            return true;
+          }),
+      (a) => {
+        const w = a.wheels ?? [];
+        return run(
+          a,
+          'diff-wheel',
+          (p, d) => import('./commands/diff-wheel.js').then((m) => m.diffWheel({ project: p, base: w.length === 2 ? w[0] : undefined, head: w.length === 2 ? w[1] : w[0], python: a.python }, d)),
+          (r) => renderWheelDiff(r, a.markdown),
+        );
+      },
     )
     .command(
       'build',

@@ -218,3 +218,26 @@ export function renderReviewMarkdown(r: import('./review.js').ReviewResult): str
   }
   return lines.join('\n');
 }
+
+export function renderWheelDiff(d: import('./wheeldiff.js').WheelDiff, markdown = false): string {
+  const lines: string[] = [];
+  const h = (t: string) => lines.push(markdown ? `#### ${t}` : `${t}:`);
+  lines.push(markdown ? `### \`${d.base.name}\` → \`${d.head.name}\`` : `${d.base.name} -> ${d.head.name}`, '');
+  h('Metadata');
+  for (const m of d.metadata) lines.push(`- ${m.field}: ${m.base.join('; ') || '(none)'} → ${m.head.join('; ') || '(none)'}`);
+  if (!d.metadata.length) lines.push('- no differences');
+  lines.push('');
+  h(`Files (${d.unchanged} unchanged)`);
+  for (const r of d.removed) lines.push(`- removed ${r.name}${r.native ? ` (native: ${r.native})` : ''}`);
+  for (const a of d.added) lines.push(`- added ${a}`);
+  for (const c of d.changed) lines.push(`- changed ${c}`);
+  lines.push('');
+  if (d.sourceDiffs.length) {
+    h('Python sources');
+    for (const s of d.sourceDiffs) {
+      if (markdown) lines.push(`<details><summary><code>${s.name}</code></summary>`, '', '```diff', s.diff.trimEnd(), '```', '', '</details>');
+      else lines.push(s.diff.trimEnd());
+    }
+  }
+  return lines.join('\n');
+}

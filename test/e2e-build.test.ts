@@ -15,6 +15,7 @@ import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
 import { freePort } from '../src/server.ts';
+import type { WheelDiff } from '../src/wheeldiff.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
@@ -172,6 +173,17 @@ describe('the wheel built from real upstream', async () => {
     assert.equal(res.status, 6, res.stderr);
     report = JSON.parse(res.stdout) as VerifyResult;
     assert.deepEqual(report.static.filter((c) => c.status === 'fail').map((c) => c.id).sort(), ['no-native', 'record']);
+  });
+
+  it('diffs against the official 1.14.0 wheel: native file gone, two patched modules, same generated code', { skip }, () => {
+    const res = mlmdRemote(['diff-wheel', first.wheel.path, '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-2000));
+    const d = JSON.parse(res.stdout) as WheelDiff;
+    assert.match(d.base.name, /^ml_metadata-1\.14\.0-cp3\d+-cp3\d+-manylinux/);
+    assert.deepEqual(d.removed, [{ name: 'ml_metadata/metadata_store/pywrap/metadata_store_extension.so', native: 'ELF' }]);
+    assert.deepEqual(d.sourceDiffs.map((s) => s.name), ['ml_metadata/metadata_store/metadata_store.py', 'ml_metadata/metadata_store/mlmd_types.py']);
+    assert.ok(!d.changed.some((n) => n.endsWith('_pb2.py') || n.endsWith('_pb2_grpc.py')), 'the generated modules equal the official ones');
+    assert.deepEqual(d.metadata.find((m) => m.field === 'Name'), { field: 'Name', base: ['ml-metadata'], head: ['ml-metadata-remote'] });
   });
 
   it('says clearly when the server to verify against is down', { skip }, async () => {

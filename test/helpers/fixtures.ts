@@ -257,6 +257,29 @@ export function projectConfig(url: string, tag: string, commit: string): object 
   };
 }
 
+const seriesCache = new WeakMap<UpstreamFixture, Map<object, string>>();
+
+/**
+ * WORKSPACE.patch and patches/*.patch for `patches`, made once per upstream
+ * fixture (git format-patch of commits on the pin, the series as a stack) and
+ * copied into each project.
+ */
+async function seriesFiles(upstream: UpstreamFixture, patches: NonNullable<ProjectOptions['patches']>): Promise<string> {
+  let byPatches = seriesCache.get(upstream);
+  if (!byPatches) seriesCache.set(upstream, (byPatches = new Map()));
+  const cached = byPatches.get(patches);
+  if (cached) return cached;
+  const dir = tempDir('series');
+  await patchFromCommit(upstream.work, { base: upstream.pin, files: patches.workspace, subject: 'WORKSPACE: keep only what Python proto generation needs', file: path.join(dir, 'WORKSPACE.patch') });
+  let base = upstream.pin;
+  for (const p of patches.series) {
+    const { commit } = await patchFromCommit(upstream.work, { base, files: p.files, subject: p.subject, file: path.join(dir, 'patches', p.name) });
+    base = commit;
+  }
+  byPatches.set(patches, dir);
+  return dir;
+}
+
 /**
  * A superproject in a temp dir: mlmd-remote.json, WORKSPACE.patch,
  * patches/series + patches, and upstream/ as a real git submodule of the
@@ -267,13 +290,8 @@ export async function makeProject(upstream: UpstreamFixture, opts: ProjectOption
   const configUrl = opts.configUrl ?? upstream.bare;
   const superRepo = await makeRepo(undefined, { prefix: 'super' });
   const root = superRepo.dir;
-  await patchFromCommit(upstream.work, { base: upstream.pin, files: patches.workspace, subject: 'WORKSPACE: keep only what Python proto generation needs', file: path.join(root, 'WORKSPACE.patch') });
-  // The series is a stack: each patch on top of the previous ones.
-  let base = upstream.pin;
-  for (const p of patches.series) {
-    const { commit } = await patchFromCommit(upstream.work, { base, files: p.files, subject: p.subject, file: path.join(root, 'patches', p.name) });
-    base = commit;
-  }
+  const made = await seriesFiles(upstream, patches);
+  fs.cpSync(made, root, { recursive: true });
   writeTree(root, {
     'mlmd-remote.json': `${JSON.stringify(projectConfig(configUrl, opts.tag ?? upstream.tag, upstream.pin), null, 2)}\n`,
     'patches/series': `# The patch series, applied in this order after ../WORKSPACE.patch.\n${patches.series.map((p) => p.name).join('\n')}\n`,

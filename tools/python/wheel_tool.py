@@ -5,6 +5,8 @@
       Rewrites IN as OUT with sorted entries, one timestamp (SOURCE_DATE_EPOCH),
       fixed permissions (0644) and fixed compression, and RECORD last, so the
       same inputs give the same bytes whatever the file system said.
+  wheel_tool.py extract WHEEL DIR
+      Unpacks the wheel's files under DIR.
   wheel_tool.py inspect WHEEL
       Prints JSON: entries (name, size, sha256, native format by magic bytes),
       the WHEEL and METADATA fields, and RECORD problems.
@@ -153,6 +155,20 @@ def inspect(path):
   }
 
 
+def extract(path, dest):
+  """Unpacks a wheel's files (no directories, no links) under dest."""
+  import os  # pylint: disable=import-outside-toplevel
+  with zipfile.ZipFile(path) as z:
+    for info in z.infolist():
+      name = info.filename
+      if name.endswith('/') or name.startswith('/') or '..' in name.split('/'):
+        continue
+      target = os.path.join(dest, *name.split('/'))
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      with open(target, 'wb') as out:
+        out.write(z.read(info))
+
+
 def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   sub = parser.add_subparsers(dest='command', required=True)
@@ -162,9 +178,14 @@ def main(argv):
   norm.add_argument('--epoch', type=int, required=True)
   insp = sub.add_parser('inspect')
   insp.add_argument('wheel')
+  ext = sub.add_parser('extract')
+  ext.add_argument('wheel')
+  ext.add_argument('dest')
   args = parser.parse_args(argv)
   if args.command == 'normalize':
     normalize(args.src, args.dst, args.epoch)
+  elif args.command == 'extract':
+    extract(args.wheel, args.dest)
   else:
     json.dump(inspect(args.wheel), sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write('\n')
