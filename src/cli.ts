@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -168,6 +168,25 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       },
     )
     .command(
+      'nightly',
+      'For each upstream release newer than the pin: rebase in a scratch clone, build, verify, and report',
+      (y) =>
+        y
+          .option('pre', { type: 'boolean', default: false, describe: 'Include pre-releases (rc, beta, ...)' })
+          .option('tag', { type: 'string', array: true, describe: 'Only these tags (e.g. one per CI matrix job)' })
+          .option('out', { type: 'string', describe: 'Directory for summary.md, summary.json and the wheels (default: .cache/nightly/<date>)' })
+          .option('skip-verify', { type: 'boolean', default: false, describe: 'Build but do not verify' })
+          .option('upstream-url', { type: 'string', describe: 'Upstream URL (also MLMD_REMOTE_UPSTREAM_URL)' }),
+      (a) =>
+        run(
+          a,
+          'nightly',
+          (p, d) => import('./commands/nightly.js').then((m) => m.nightly({ project: p, url: a.upstreamUrl, prereleases: a.pre, tags: a.tag, outDir: a.out, skipVerify: a.skipVerify }, d)),
+          renderNightly,
+          (r) => (r.status === 'up-to-date' ? ExitCode.ok : r.status === 'new-tag-fine' ? ExitCode.newTagFine : ExitCode.newTagNeedsAttention),
+        ),
+    )
+    .command(
       'build',
       'Build the wheel into dist/ (pin + series -> bazel -> setuptools), without touching upstream/',
       (y) =>
@@ -260,7 +279,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .help()
     .alias('h', 'help')
     .epilogue(
-      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 70 internal error.',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 10 nightly: new upstream release(s), all fine, 11 nightly: a new release needs attention, 70 internal error.',
     )
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {

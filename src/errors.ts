@@ -20,6 +20,10 @@ export const ExitCode = {
   supplyChain: 7,
   /** a required program (bazel, python, protoc, git, docker) is missing. */
   missingTool: 8,
+  /** nightly: upstream has newer releases and the series moves to each cleanly. */
+  newTagFine: 10,
+  /** nightly: a newer release needs the maintainer (conflict, build or verify failure). */
+  newTagNeedsAttention: 11,
   internal: 70,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -241,3 +241,30 @@ export function renderWheelDiff(d: import('./wheeldiff.js').WheelDiff, markdown 
   }
   return lines.join('\n');
 }
+
+export function renderNightly(r: import('./commands/nightly.js').NightlyResult): string {
+  if (r.tags.length === 0) return `Up to date: no upstream release newer than ${r.pin.tag} at ${r.url}.`;
+  const lines = [`Upstream has ${r.tags.length} release(s) newer than ${r.pin.tag}: ${r.status === 'new-tag-fine' ? 'all fine' : 'attention needed'}`];
+  for (const t of r.tags) {
+    lines.push(`  ${t.outcome === 'fine' ? '✓' : '✗'} ${t.tag} (${t.commit.slice(0, 12)}): ${t.steps.map((s) => `${s.step} ${s.status} (${formatMs(s.ms)})`).join(', ')}`);
+    for (const s of t.steps) if (s.status !== 'ok' && s.status !== 'skipped') lines.push(`      ${s.step}: ${s.detail.split('\n')[0]}`);
+    if (t.rebase) for (const p of t.rebase.patches) if (p.status !== 'clean') lines.push(`      ${p.name}: ${p.status}${rebaseDetail(p) ? ` (${rebaseDetail(p)})` : ''}`);
+  }
+  lines.push('', `Summary: ${r.outDir}/summary.md and summary.json`);
+  return lines.join('\n');
+}
+
+export function renderNightlyMarkdown(r: import('./commands/nightly.js').NightlyResult): string {
+  const lines = [`## Nightly: upstream releases newer than ${r.pin.tag}`, '', `Checked ${r.checkedAt} against ${r.url}.`, ''];
+  if (r.tags.length === 0) return `${lines.join('\n')}Up to date.\n`;
+  lines.push('| tag | outcome | rebase | build | verify |', '|---|---|---|---|---|');
+  for (const t of r.tags) {
+    const cell = (name: string) => {
+      const s = t.steps.find((x) => x.step === name);
+      return s ? `${s.status} (${formatMs(s.ms)})${s.detail && s.status !== 'skipped' ? `: ${s.detail.split('\n')[0]!.replace(/\|/g, '\\|')}` : ''}` : '—';
+    };
+    lines.push(`| ${t.tag} | ${t.outcome === 'fine' ? '✅ fine' : '⚠️ needs attention'} | ${cell('rebase')} | ${cell('build')} | ${cell('verify')} |`);
+  }
+  for (const t of r.tags) if (t.rebase) lines.push('', renderRebaseMarkdown(t.rebase));
+  return `${lines.join('\n')}\n`;
+}

@@ -134,21 +134,30 @@ export function parsePatch(name: string, file: string, bytes: Buffer): Patch {
   return { name, file, sha256, header, headerText, diffText, files };
 }
 
-function firstInvalidUtf8(bytes: Buffer): number {
-  for (let i = 1; i <= bytes.length; i++) {
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, i));
-    } catch {
-      // A truncated multi-byte sequence at the end is not yet an error.
-      if (i === bytes.length || bytes[i - 1]! < 0x80) return i - 1;
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, Math.min(bytes.length, i + 3)));
-      } catch {
-        return i - 1;
-      }
-    }
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence (linear). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const cont = (i: number, lo = 0x80, hi = 0xbf) => i < bytes.length && bytes[i]! >= lo && bytes[i]! <= hi;
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    let n = 0;
+    if (b < 0x80) n = 1;
+    else if (b >= 0xc2 && b <= 0xdf) n = cont(i + 1) ? 2 : 0;
+    else if (b >= 0xe0 && b <= 0xef) n = cont(i + 1, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf) && cont(i + 2) ? 3 : 0;
+    else if (b >= 0xf0 && b <= 0xf4) n = cont(i + 1, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    if (n === 0) return i;
+    i += n;
   }
   return -1;
+}
+
+/** Decodes RFC 2047 encoded words (=?UTF-8?q?...?= / =?UTF-8?b?...?=), as git writes non-ASCII subjects. */
+export function decodeMimeWords(value: string): string {
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([qQbB])\?([^?]*)\?=/g, (_m, charset: string, enc: string, text: string) => {
+      const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64') : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+      return new TextDecoder(charset.toLowerCase() === 'utf-8' || charset.toLowerCase() === 'utf8' ? 'utf-8' : charset).decode(bytes);
+    });
 }
 
 /** Mail headers (From, Date, Subject) and body trailers (Why, Upstream-Status, Drop-When). */
@@ -172,7 +181,7 @@ export function parseHeader(name: string, headerText: string): PatchHeader {
   }
   const body = lines.slice(i + 1).join('\n').replace(/\n---\n[\s\S]*$/, '\n');
   const trailers = parseTrailers(body);
-  const subject = (mail.get('subject') ?? '').replace(/^\[PATCH[^\]]*\]\s*/, '').trim();
+  const subject = decodeMimeWords(mail.get('subject') ?? '').replace(/^\[PATCH[^\]]*\]\s*/, '').trim();
   const problems: string[] = [];
   if (!subject) problems.push('Subject');
   for (const f of REQUIRED_FIELDS) if (!trailers.get(f.toLowerCase())) problems.push(f);
@@ -236,6 +245,23 @@ function stripPrefix(p: string, prefix: 'a/' | 'b/'): string {
   return unq.startsWith(prefix) ? unq.slice(2) : unq;
 }
 
+/**
+ * The two names of a `diff --git` line. Git quotes unusual names but not
+ * spaces, so "a/x y b/x y" is read as the same name twice; a rename's real
+ * names come later from its "rename from/to" lines.
+ */
+export function diffGitNames(line: string): [string, string] | null {
+  const rest = line.slice('diff --git '.length);
+  const m = /^("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$/.exec(rest);
+  if (m) return [stripPrefix(m[1]!, 'a/'), stripPrefix(m[2]!, 'b/')];
+  if (rest.startsWith('a/') && (rest.length - 5) % 2 === 0) {
+    const p = rest.slice(2, 2 + (rest.length - 5) / 2);
+    if (rest === `a/${p} b/${p}`) return [p, p];
+  }
+  const split = /^a\/(.*) b\/(.*)$/.exec(rest);
+  return split ? [split[1]!, split[2]!] : null;
+}
+
 export function parseDiff(name: string, diffText: string): FileChange[] {
   const files: FileChange[] = [];
   let cur: FileChange | null = null;
@@ -243,9 +269,9 @@ export function parseDiff(name: string, diffText: string): FileChange[] {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.startsWith('diff --git ')) {
-      const m = /^diff --git ("(?:[^"\\]|\\.)*"|\S+) ("(?:[^"\\]|\\.)*"|\S+)$/.exec(line);
-      if (!m) throw new PatchError(`${name}: cannot read the file names in "${line}"`, 'the patch is malformed; re-export it with mlmd-remote export');
-      cur = { kind: 'modify', oldPath: stripPrefix(m[1]!, 'a/'), newPath: stripPrefix(m[2]!, 'b/'), binary: false, hunks: [] };
+      const names = diffGitNames(line);
+      if (!names) throw new PatchError(`${name}: cannot read the file names in "${line}"`, 'the patch is malformed; re-export it with mlmd-remote export');
+      cur = { kind: 'modify', oldPath: names[0], newPath: names[1], binary: false, hunks: [] };
       files.push(cur);
       continue;
     }

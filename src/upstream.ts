@@ -16,16 +16,26 @@ export interface Pin {
 }
 
 /** Files that builds write into a checkout; they never count as the maintainer's work. */
-export const BUILD_OUTPUT_PATHSPECS: readonly string[] = [
-  ':(exclude,glob)bazel-*',
-  ':(exclude,glob)build/**',
-  ':(exclude,glob)dist/**',
-  ':(exclude,glob)*.egg-info/**',
-  ':(exclude,glob)ml_metadata/proto/*_pb2.py',
-  ':(exclude,glob)ml_metadata/proto/*_pb2_grpc.py',
-  ':(exclude,glob)ml_metadata/simple_types/proto/*_pb2.py',
-  ':(exclude)ml_metadata/simple_types/simple_types.pbtxt',
+export const BUILD_OUTPUT_GLOBS: readonly string[] = [
+  'bazel-*',
+  'build/**',
+  'dist/**',
+  '*.egg-info/**',
+  'ml_metadata/proto/*_pb2.py',
+  'ml_metadata/proto/*_pb2_grpc.py',
+  'ml_metadata/simple_types/proto/*_pb2.py',
+  'ml_metadata/simple_types/simple_types.pbtxt',
 ];
+
+export const BUILD_OUTPUT_PATHSPECS: readonly string[] = BUILD_OUTPUT_GLOBS.map((g) => `:(exclude,glob)${g}`);
+
+/** `tree` without the build-output paths, so trees compare the way the work tree is read. */
+export async function withoutBuildOutputs(git: Git, dir: string, tree: string): Promise<string> {
+  return withTempIndex(git, dir, tree, async (indexGit) => {
+    await indexGit(['rm', '--cached', '-r', '-q', '--ignore-unmatch', '--', ...BUILD_OUTPUT_GLOBS.map((g) => `:(glob)${g}`)]);
+    return (await indexGit(['write-tree'])).stdout.trim();
+  });
+}
 
 export function upstreamUrl(project: Project, override?: string): string {
   return override || process.env['MLMD_REMOTE_UPSTREAM_URL'] || project.config.upstream.url;
@@ -125,15 +135,16 @@ export async function inspectUpstream(git: Git, dir: string, pinCommit: string, 
   const head = (await git(dir, ['rev-parse', '--verify', '-q', 'HEAD'], { allowFailure: true })).stdout.trim();
   if (!head) return { kind: 'missing' };
   const tree = await workTreeTree(git, dir);
+  if (seriesTree) seriesTree = await withoutBuildOutputs(git, dir, seriesTree);
   if (head !== pinCommit) {
     const ahead = await git(dir, ['rev-list', '--count', `${pinCommit}..HEAD`], { allowFailure: true });
     const commitsAhead = ahead.ok ? +ahead.stdout.trim() : -1;
     const onPin = (await git(dir, ['merge-base', '--is-ancestor', pinCommit, 'HEAD'], { allowFailure: true })).ok;
-    const headTree = (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim();
+    const headTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim());
     if (onPin && seriesTree && tree === seriesTree && headTree === seriesTree) return { kind: 'exported', head, tree, commitsAhead };
     return { kind: 'diverged', head, tree, commitsAhead };
   }
-  const pinTree = (await git(dir, ['rev-parse', `${pinCommit}^{tree}`])).stdout.trim();
+  const pinTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', `${pinCommit}^{tree}`])).stdout.trim());
   if (tree === pinTree) return { kind: 'pristine', head, tree };
   if (seriesTree && tree === seriesTree) return { kind: 'applied', head, tree };
   const changed = (await git(dir, ['diff', '--name-only', pinTree, tree])).stdout.split('\n').filter(Boolean);
