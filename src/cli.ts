@@ -176,14 +176,15 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('tag', { type: 'string', array: true, describe: 'Only these tags (e.g. one per CI matrix job)' })
           .option('out', { type: 'string', describe: 'Directory for summary.md, summary.json and the wheels (default: .cache/nightly/<date>)' })
           .option('skip-verify', { type: 'boolean', default: false, describe: 'Build but do not verify' })
+          .option('list', { type: 'boolean', default: false, describe: 'Only list the newer tags (exit 0 either way); with --json, for a CI matrix' })
           .option('upstream-url', { type: 'string', describe: 'Upstream URL (also MLMD_REMOTE_UPSTREAM_URL)' }),
       (a) =>
         run(
           a,
           'nightly',
-          (p, d) => import('./commands/nightly.js').then((m) => m.nightly({ project: p, url: a.upstreamUrl, prereleases: a.pre, tags: a.tag, outDir: a.out, skipVerify: a.skipVerify }, d)),
+          (p, d) => import('./commands/nightly.js').then((m) => m.nightly({ project: p, url: a.upstreamUrl, prereleases: a.pre, tags: a.tag, outDir: a.out, skipVerify: a.skipVerify, listOnly: a.list }, d)),
           renderNightly,
-          (r) => (r.status === 'up-to-date' ? ExitCode.ok : r.status === 'new-tag-fine' ? ExitCode.newTagFine : ExitCode.newTagNeedsAttention),
+          (r) => (r.status === 'up-to-date' || r.status === 'new-tags' ? ExitCode.ok : r.status === 'new-tag-fine' ? ExitCode.newTagFine : ExitCode.newTagNeedsAttention),
         ),
     )
     .command(

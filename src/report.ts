@@ -244,6 +244,7 @@ export function renderWheelDiff(d: import('./wheeldiff.js').WheelDiff, markdown 
 
 export function renderNightly(r: import('./commands/nightly.js').NightlyResult): string {
   if (r.tags.length === 0) return `Up to date: no upstream release newer than ${r.pin.tag} at ${r.url}.`;
+  if (r.status === 'new-tags') return `Upstream releases newer than ${r.pin.tag}: ${r.tags.map((t) => `${t.tag} (${t.commit.slice(0, 12)})`).join(', ')}`;
   const lines = [`Upstream has ${r.tags.length} release(s) newer than ${r.pin.tag}: ${r.status === 'new-tag-fine' ? 'all fine' : 'attention needed'}`];
   for (const t of r.tags) {
     lines.push(`  ${t.outcome === 'fine' ? '✓' : '✗'} ${t.tag} (${t.commit.slice(0, 12)}): ${t.steps.map((s) => `${s.step} ${s.status} (${formatMs(s.ms)})`).join(', ')}`);

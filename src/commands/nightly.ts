@@ -23,7 +23,7 @@ export interface NightlyStep {
 export interface NightlyTag {
   tag: string;
   commit: string;
-  outcome: 'fine' | 'needs-attention';
+  outcome: 'fine' | 'needs-attention' | 'not-tried';
   steps: NightlyStep[];
   rebase: RebaseResult | null;
   wheel: { name: string; sha256: string } | null;
@@ -31,7 +31,7 @@ export interface NightlyTag {
 
 export interface NightlyResult {
   schemaVersion: 1;
-  status: 'up-to-date' | 'new-tag-fine' | 'new-tag-needs-attention';
+  status: 'up-to-date' | 'new-tags' | 'new-tag-fine' | 'new-tag-needs-attention';
   pin: { tag: string; commit: string };
   url: string;
   checkedAt: string;
@@ -44,7 +44,7 @@ export interface NightlyResult {
  * in a scratch clone of this repository (never touching upstream/), builds and
  * verifies. Writes summary.json and summary.md to outDir.
  */
-export async function nightly(opts: { project: Project; url?: string; prereleases?: boolean; tags?: string[]; outDir?: string; skipVerify?: boolean }, deps: Deps): Promise<NightlyResult> {
+export async function nightly(opts: { project: Project; url?: string; prereleases?: boolean; tags?: string[]; outDir?: string; skipVerify?: boolean; listOnly?: boolean }, deps: Deps): Promise<NightlyResult> {
   const { project } = opts;
   const { git, log } = deps;
   const pin = await readPin(project, git);
@@ -58,8 +58,10 @@ export async function nightly(opts: { project: Project; url?: string; prerelease
   const outDir = path.resolve(opts.outDir ?? path.join(project.cacheDir, 'nightly', new Date().toISOString().slice(0, 10)));
   fs.mkdirSync(outDir, { recursive: true });
   const tags: NightlyTag[] = [];
-  for (const t of candidates) tags.push(await tryTag(project, deps, url, t.tag, t.commit, outDir, opts.skipVerify ?? false));
-  const status: NightlyResult['status'] = tags.length === 0 ? 'up-to-date' : tags.every((t) => t.outcome === 'fine') ? 'new-tag-fine' : 'new-tag-needs-attention';
+  for (const t of candidates) {
+    tags.push(opts.listOnly ? { tag: t.tag, commit: t.commit, outcome: 'not-tried', steps: [], rebase: null, wheel: null } : await tryTag(project, deps, url, t.tag, t.commit, outDir, opts.skipVerify ?? false));
+  }
+  const status: NightlyResult['status'] = tags.length === 0 ? 'up-to-date' : opts.listOnly ? 'new-tags' : tags.every((t) => t.outcome === 'fine') ? 'new-tag-fine' : 'new-tag-needs-attention';
   const result: NightlyResult = { schemaVersion: 1, status, pin, url: redactUrl(url), checkedAt: new Date().toISOString(), tags, outDir };
   writeFileAtomic(path.join(outDir, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
   const { renderNightlyMarkdown } = await import('../report.js');
