@@ -200,7 +200,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
           .option('upstream-url', { type: 'string', describe: 'Upstream URL if a sync is needed (also MLMD_REMOTE_UPSTREAM_URL)' })
           .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' })
-          .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' }),
+          .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' })
+          .option('reproducible-check', { type: 'boolean', default: false, describe: 'Build twice in separate scratch trees; fail unless the two wheels are byte-identical' }),
       (a) =>
         run(
           a,
@@ -219,6 +220,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
                   upstreamUrl: a.upstreamUrl,
                   distDir: a.dist,
                   workDir: a.workDir,
+                  reproducibleCheck: a.reproducibleCheck,
                 },
                 d,
               ),

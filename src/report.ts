@@ -55,6 +55,8 @@ export function renderBuild(r: BuildResult): string {
     `  python   ${r.toolchain.python}; ${Object.entries(r.toolchain.buildBackend).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  timings  ${r.timings.map((t) => `${t.step} ${formatMs(t.ms)}`).join(', ')}; total ${formatMs(r.timings.reduce((a, t) => a + t.ms, 0))}`,
   ];
+  lines.push(`  sums     ${r.attestations.sha256sums}`, `  provenance ${r.attestations.provenance}`);
+  if (r.reproducible) lines.push(`  reproducible: two builds in separate scratch trees gave the same sha256`);
   for (const n of r.notes) lines.push(`  note     ${n}`);
   return lines.join('\n');
 }

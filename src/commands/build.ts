@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Project, ToolchainKind } from '../config.js';
-import { PatchError, UsageError } from '../errors.js';
+import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
 import { ensureVenv, findPython, packageVersion, readRequirements, venvPython } from '../python.js';
 import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
-import { buildWheel, profileVersion, readUpstreamVersion, removePartialWheels, type WheelFile } from '../wheel.js';
+import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, type WheelFile } from '../wheel.js';
+import { updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
 import { sync } from './sync.js';
 
@@ -27,6 +28,8 @@ export interface BuildOptions {
   /** Where the source is staged and built; a fixed path keeps bazel's cache warm. */
   workDir?: string;
   postRelease?: number;
+  /** Build twice in separate scratch trees and fail unless the wheels are identical. */
+  reproducibleCheck?: boolean;
 }
 
 export interface StepTiming {
@@ -37,6 +40,10 @@ export interface StepTiming {
 export interface BuildResult {
   schemaVersion: 1;
   wheel: WheelFile;
+  /** SHA256SUMS and the provenance statement written beside the wheel. */
+  attestations: { sha256sums: string; provenance: string };
+  /** With --reproducible-check: the sha256 of each of the two builds. */
+  reproducible?: { first: string; second: string };
   profile: string;
   distName: string;
   version: string;
@@ -57,8 +64,51 @@ export interface BuildResult {
 
 export const GENERATE_TARGET = '//ml_metadata:move_generated_files';
 
-/** pin + series -> wheel in dist/, without touching the work tree of upstream/. */
+/** pin + series -> wheel in dist/, with SHA256SUMS and provenance beside it. */
 export async function build(opts: BuildOptions, deps: Deps): Promise<BuildResult> {
+  const startedOn = new Date().toISOString();
+  const distDir = opts.distDir ?? opts.project.distDir;
+  let result: Omit<BuildResult, 'attestations'>;
+  let reproducible: BuildResult['reproducible'];
+  if (opts.reproducibleCheck) {
+    const scratch = fs.mkdtempSync(path.join(opts.project.cacheDir, 'repro-'));
+    try {
+      const a = await buildOnce({ ...opts, workDir: path.join(scratch, 'a'), distDir: path.join(scratch, 'dist-a') }, deps);
+      const b = await buildOnce({ ...opts, workDir: path.join(scratch, 'b'), distDir: path.join(scratch, 'dist-b') }, deps);
+      reproducible = { first: a.wheel.sha256, second: b.wheel.sha256 };
+      if (a.wheel.sha256 !== b.wheel.sha256) {
+        throw new BuildError(`the build is not reproducible: two builds in separate scratch trees gave ${a.wheel.sha256} and ${b.wheel.sha256}`, { hint: `compare them with mlmd-remote diff-wheel ${a.wheel.path} ${b.wheel.path} (kept in ${scratch})` });
+      }
+      const wheel = { ...a.wheel, path: publishAtomically(a.wheel.path, distDir, a.wheel.name) };
+      result = { ...a, wheel, timings: [...a.timings.map((t) => ({ ...t, step: `${t.step} (1)` })), ...b.timings.map((t) => ({ ...t, step: `${t.step} (2)` }))] };
+      fs.rmSync(scratch, { recursive: true, force: true });
+    } catch (err) {
+      if (!(err instanceof BuildError && /not reproducible/.test(err.message))) fs.rmSync(scratch, { recursive: true, force: true });
+      throw err;
+    }
+  } else {
+    result = await buildOnce(opts, deps);
+  }
+  const sha256sums = updateSha256Sums(distDir, result.wheel.name, result.wheel.sha256);
+  const provenance = writeProvenance(distDir, {
+    wheel: result.wheel,
+    upstream: { url: opts.project.config.upstream.url, tag: result.upstream.tag, commit: result.upstream.commit },
+    patches: result.patches,
+    profile: result.profile,
+    toolchain: result.toolchain,
+    builderVersion: builderVersion(opts.project),
+    startedOn,
+    finishedOn: new Date().toISOString(),
+  });
+  return { ...result, attestations: { sha256sums, provenance }, ...(reproducible ? { reproducible } : {}) };
+}
+
+function builderVersion(project: Project): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(project.root, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResult, 'attestations'>> {
   const { project } = opts;
   const { git, log, runner } = deps;
   const timings: StepTiming[] = [];
