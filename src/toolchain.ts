@@ -67,8 +67,13 @@ export async function prepareToolchain(opts: { project: Project; kind: Toolchain
     const tools = await packageVersion(runner, py, 'grpcio-tools');
     return { kind, repoDir: materializeRepo(project, kind, wrapper), protoc: `${protoc} (grpcio-tools ${tools})`, grpcPythonPlugin: `grpcio-tools ${tools}` };
   }
-  const protocPath = process.env['PROTOC'] || (await which(runner, 'protoc'));
-  const pluginPath = process.env['GRPC_PYTHON_PLUGIN'] || (await which(runner, 'grpc_python_plugin'));
+  const fromEnv = (name: string) => {
+    const value = process.env[name];
+    if (value && !fs.existsSync(value)) throw new MissingToolError(`${name}=${value}`, `point ${name} at an existing file, or unset it to use the one on PATH`);
+    return value;
+  };
+  const protocPath = fromEnv('PROTOC') || (await which(runner, 'protoc'));
+  const pluginPath = fromEnv('GRPC_PYTHON_PLUGIN') || (await which(runner, 'grpc_python_plugin'));
   if (!protocPath) throw new MissingToolError('protoc', "install Debian's protobuf-compiler (or set PROTOC), or build with --toolchain grpcio-tools");
   if (!pluginPath) throw new MissingToolError('grpc_python_plugin', "install Debian's protobuf-compiler-grpc (or set GRPC_PYTHON_PLUGIN), or build with --toolchain grpcio-tools");
   const include = [path.join(path.dirname(protocPath), '..', 'include'), '/usr/include'].map((d) => path.resolve(d)).find((d) => fs.existsSync(path.join(d, 'google', 'protobuf', 'any.proto')));
