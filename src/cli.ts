@@ -11,7 +11,7 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderRelease, renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import type { Deps } from './commands/deps.js';
 
@@ -185,6 +185,26 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           (p, d) => import('./commands/nightly.js').then((m) => m.nightly({ project: p, url: a.upstreamUrl, prereleases: a.pre, tags: a.tag, outDir: a.out, skipVerify: a.skipVerify, listOnly: a.list }, d)),
           renderNightly,
           (r) => (r.status === 'up-to-date' || r.status === 'new-tags' ? ExitCode.ok : r.status === 'new-tag-fine' ? ExitCode.newTagFine : ExitCode.newTagNeedsAttention),
+        ),
+    )
+    .command(
+      'release [wheel]',
+      'Publish the verified wheel with twine; a re-spin of a published version becomes the next .postN',
+      (y) =>
+        y
+          .positional('wheel', { type: 'string', describe: 'The wheel (default: the only wheel in dist/)' })
+          .option('repository-url', { type: 'string', describe: 'Upload URL, e.g. https://upload.pypi.org/legacy/ or http://127.0.0.1:8080/' })
+          .option('repository', { type: 'string', describe: 'A repository section of ~/.pypirc' })
+          .option('index-url', { type: 'string', describe: 'Simple index to read existing versions from (default: derived from the upload URL)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'Verify and check, then show exactly what would be uploaded; upload nothing' })
+          .option('python', { type: 'string', describe: 'CPython for the venvs' })
+          .example('$0 release --repository-url http://127.0.0.1:8080/ --dry-run', ''),
+      (a) =>
+        run(
+          a,
+          'release',
+          (p, d) => import('./commands/release.js').then((m) => m.release({ project: p, wheel: a.wheel, repositoryUrl: a.repositoryUrl, repository: a.repository, indexUrl: a.indexUrl, dryRun: a.dryRun, python: a.python }, d)),
+          renderRelease,
         ),
     )
     .command(

@@ -271,3 +271,14 @@ export function renderNightlyMarkdown(r: import('./commands/nightly.js').Nightly
   for (const t of r.tags) if (t.rebase) lines.push('', renderRebaseMarkdown(t.rebase));
   return `${lines.join('\n')}\n`;
 }
+
+export function renderRelease(r: import('./commands/release.js').ReleaseResult): string {
+  const lines = [
+    `${r.dryRun ? 'Would upload' : r.uploaded ? 'Uploaded' : 'Did not upload'} ${r.wheel.name} to ${r.target}`,
+    `  ${r.distName} ${r.version}${r.postRelease ? ` (re-spin: the index already had ${r.existingVersions.join(', ')})` : ''}`,
+    `  sha256 ${r.wheel.sha256}, verified: ${r.verified.passed} behaviour tests against the ${r.verified.server}`,
+  ];
+  if (r.changelog) lines.push(`  release notes added to ${r.changelog}`);
+  lines.push('', r.notes.trimEnd());
+  return lines.join('\n');
+}
