@@ -48,7 +48,8 @@ export function recipeKey(parts: readonly string[]): string {
 /**
  * A venv with exactly `requirements` installed. Built beside its final place
  * and renamed into it, so an interrupted install never leaves a venv that
- * looks ready.
+ * looks ready. Console scripts keep the temporary path in their #! line, so
+ * the tool always runs modules (python -m ...).
  */
 export async function ensureVenv(opts: {
   runner: Runner;

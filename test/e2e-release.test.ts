@@ -56,7 +56,7 @@ describe('release to a local package index', async () => {
     fs.mkdirSync(path.join(scratch, 'packages'));
     port = await freePort();
     url = `http://127.0.0.1:${port}/`;
-    index = spawn(path.join(venv, 'bin', 'pypi-server'), ['run', '-i', '127.0.0.1', '-p', String(port), '-P', htpasswd, '-a', 'update', path.join(scratch, 'packages')], { stdio: 'ignore' });
+    index = spawn(venvPython(venv), ['-m', 'pypiserver', 'run', '-i', '127.0.0.1', '-p', String(port), '-P', htpasswd, '-a', 'update', path.join(scratch, 'packages')], { stdio: 'ignore' });
     for (let i = 0; i < 100 && !(await canConnect('127.0.0.1', port)); i++) await new Promise((r) => setTimeout(r, 100));
   });
   after(async () => {

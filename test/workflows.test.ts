@@ -32,8 +32,8 @@ describe('GitHub Actions workflows', () => {
     actionlint = path.join(bin, 'actionlint');
   });
 
-  it('exist: a pull-request and a nightly workflow', () => {
-    assert.deepEqual(workflows.map((w) => path.basename(w)).sort(), ['nightly.yml', 'pull-request.yml']);
+  it('exist: pull-request, nightly and release workflows', () => {
+    assert.deepEqual(workflows.map((w) => path.basename(w)).sort(), ['nightly.yml', 'pull-request.yml', 'release.yml']);
   });
 
   it('pass actionlint', { skip: skipReason }, (t) => {
