@@ -1,13 +1,14 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Project, ToolchainKind } from '../config.js';
+import { writeFileAtomic, type Project, type ToolchainKind } from '../config.js';
 import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
 import { ensureVenv, findPython, packageVersion, readRequirements, venvPython } from '../python.js';
 import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
-import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, type WheelFile } from '../wheel.js';
+import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';
 import { updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
 import { sync } from './sync.js';
@@ -178,11 +179,19 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
   });
   timings.push({ step: 'bazel', ms: step.done() });
 
-  // 6. The wheel.
+  // 6. The wheel, unless the same inputs already made the wheel that is in dist/.
   step = log.step(`Build the wheel (${profile.distName} ${version})`);
   const buildPython = venvPython(buildVenv);
-  const wheel = await buildWheel({ project, runner, buildPython, sourceDir, profile, version, sourceDateEpoch, scratchDir: path.join(workDir, 'wheel'), distDir, step });
-  timings.push({ step: 'wheel', ms: step.done(`${wheel.name}, sha256 ${wheel.sha256.slice(0, 16)}…`) });
+  const inputsKey = wheelInputsKey(sourceDir, { profile, version, sourceDateEpoch, backendRequirements, python: python.version });
+  const stampFile = path.join(workDir, 'last-wheel.json');
+  let wheel = reuseWheel(stampFile, inputsKey, distDir);
+  if (wheel) {
+    timings.push({ step: 'wheel', ms: step.done(`${wheel.name} is up to date (same inputs)`) });
+  } else {
+    wheel = await buildWheel({ project, runner, buildPython, sourceDir, profile, version, sourceDateEpoch, scratchDir: path.join(workDir, 'wheel'), distDir, step });
+    writeFileAtomic(stampFile, JSON.stringify({ key: inputsKey, name: wheel.name, sha256: wheel.sha256 }));
+    timings.push({ step: 'wheel', ms: step.done(`${wheel.name}, sha256 ${wheel.sha256.slice(0, 16)}…`) });
+  }
 
   const buildBackend: Record<string, string> = {};
   for (const req of backendRequirements) {
@@ -209,6 +218,35 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
     notes,
     timings,
   };
+}
+
+/** A hash of everything setuptools reads: the staged source (generated files included) and the wheel's settings. */
+function wheelInputsKey(sourceDir: string, settings: object): string {
+  const hash = crypto.createHash('sha256').update(JSON.stringify(settings));
+  const walk = (dir: string, rel: string) => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const relPath = rel ? `${rel}/${name}` : name;
+      if (!rel && (name.startsWith('bazel-') || name === 'build' || name.endsWith('.egg-info'))) continue;
+      const full = path.join(dir, name);
+      const st = fs.lstatSync(full);
+      if (st.isDirectory()) walk(full, relPath);
+      else if (st.isFile()) hash.update(`${relPath}\0${st.mode & 0o777}\0`).update(fs.readFileSync(full));
+    }
+  };
+  walk(sourceDir, '');
+  return hash.digest('hex');
+}
+
+/** The wheel in dist/ when the last build in this work tree made it from the same inputs and it is unchanged. */
+function reuseWheel(stampFile: string, key: string, distDir: string): WheelFile | null {
+  try {
+    const stamp = JSON.parse(fs.readFileSync(stampFile, 'utf8')) as { key: string; name: string; sha256: string };
+    const file = path.join(distDir, stamp.name);
+    if (stamp.key !== key || !fs.existsSync(file) || sha256File(file) !== stamp.sha256) return null;
+    return { path: file, name: stamp.name, sha256: stamp.sha256, size: fs.statSync(file).size };
+  } catch {
+    return null;
+  }
 }
 
 /**
