@@ -89,8 +89,10 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
     } catch (err) {
       throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git commit --amend), then export again');
     }
-    let name = i === 0 ? WORKSPACE_PATCH : oldBySubject.get(parsed.header.subject)?.name ?? slugify(parsed.header.subject);
-    if (i > 0 && (name === WORKSPACE_PATCH || used.has(name))) name = `${name.replace(/\.patch$/, '')}-${i}.patch`;
+    // A commit keeps the file of the old patch with its subject; WORKSPACE.patch is the one that trims WORKSPACE.
+    const onlyWorkspace = parsed.files.every((f) => f.oldPath === 'WORKSPACE' || f.newPath === 'WORKSPACE');
+    let name = oldBySubject.get(parsed.header.subject)?.name ?? (i === 0 && onlyWorkspace ? WORKSPACE_PATCH : slugify(parsed.header.subject));
+    if (used.has(name) || (name === WORKSPACE_PATCH && i > 0)) name = `${name.replace(/\.patch$/, '')}-${i}.patch`;
     used.add(name);
     const old = oldByName.get(name);
     const keep = !opts.verbatim && old !== undefined && old.headerText === parsed.headerText && (await sameEffect(git, repoDir, old, commit));
@@ -121,6 +123,6 @@ export function writeExport(plan: ExportPlan, paths: { patchesDir: string; serie
   const names = plan.entries.filter((e) => e.name !== WORKSPACE_PATCH).map((e) => e.name);
   writeFileAtomic(paths.seriesFile, `${[...comments, ...names].join('\n')}\n`);
   for (const name of plan.removed) {
-    if (name !== WORKSPACE_PATCH) fs.rmSync(path.join(paths.patchesDir, name), { force: true });
+    fs.rmSync(name === WORKSPACE_PATCH ? paths.workspacePatch : path.join(paths.patchesDir, name), { force: true });
   }
 }

@@ -35,7 +35,8 @@ export interface RebasePatch {
   file: string;
   status: RebasePatchStatus;
   offsets: HunkOffset[];
-  conflict?: { files: ConflictFile[]; message: string };
+  /** HEAD when the patch stopped on a conflict (to tell a resolution from a skip). */
+  conflict?: { files: ConflictFile[]; message: string; head?: string };
   commit?: string;
 }
 
@@ -103,7 +104,17 @@ export async function replayPatch(git: Git, dir: string, patch: RebasePatch, ori
     .filter((l) => /^(error|CONFLICT|Patch failed|Applied patch .* with conflicts|U )/.test(l.trim()))
     .slice(0, 12)
     .join('\n');
-  return { ...patch, status: 'conflicted', offsets: [], conflict: { files, message } };
+  return { ...patch, status: 'conflicted', offsets: [], conflict: { files, message, head: before } };
+}
+
+/** Conflict markers still in the work tree files of a conflict (staged or not). */
+export function remainingMarkers(dir: string, files: readonly ConflictFile[]): ConflictFile[] {
+  return files
+    .map((f) => {
+      const file = path.join(dir, f.path);
+      return { path: f.path, hunks: fs.existsSync(file) ? conflictHunks(fs.readFileSync(file, 'utf8')) : [] };
+    })
+    .filter((f) => f.hunks.length > 0);
 }
 
 export async function head(git: Git, dir: string): Promise<string> {

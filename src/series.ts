@@ -101,7 +101,8 @@ export function readSeries(opts: { seriesFile: string; patchesDir: string; works
   if (names.length === 0) {
     throw new UsageError(`the series ${opts.seriesFile} lists no patch`, 'an empty series would build upstream unchanged; list the patches, or restore the file with git checkout');
   }
-  const files = [opts.workspacePatch, ...names.map((n) => path.join(opts.patchesDir, n))];
+  // WORKSPACE.patch comes first when it exists (a rebase drops it if upstream ever makes the same change).
+  const files = [...(fs.existsSync(opts.workspacePatch) ? [opts.workspacePatch] : []), ...names.map((n) => path.join(opts.patchesDir, n))];
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length) {
     throw new UsageError(`the series names patch files that do not exist:\n  ${missing.join('\n  ')}`, 'restore them (git checkout -- patches/) or remove them from patches/series');

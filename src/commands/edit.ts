@@ -1,7 +1,7 @@
 import type { Project } from '../config.js';
-import { PatchError } from '../errors.js';
-import { readSeries } from '../series.js';
-import { describeState, isDisposable, readPin, refuseToTouch, saveWork } from '../upstream.js';
+import { PatchError, RefusedError } from '../errors.js';
+import { applySeries, readSeries } from '../series.js';
+import { describeState, isDisposable, readPin, refuseToTouch, saveWork, withoutBuildOutputs } from '../upstream.js';
 import { amPatches, BASE_REF, WORK_BRANCH } from '../workbranch.js';
 import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
@@ -28,6 +28,22 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
     if (!opts.force) throw refuseToTouch(state, 'edit');
     savedTo = await saveWork(git, dir, state, 'saved before edit --force');
     log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  }
+  // An existing work branch may hold commits that were never exported.
+  const branchTip = (await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${WORK_BRANCH}`], { allowFailure: true })).stdout.trim();
+  if (branchTip && (state.kind === 'missing' || branchTip !== state.head || state.kind !== 'exported')) {
+    const applied = await applySeries({ git, repoDir: dir, baseCommit: pin.commit, patches: series.patches });
+    const tipTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', `${branchTip}^{tree}`])).stdout.trim());
+    const seriesTree = applied.tree ? await withoutBuildOutputs(git, dir, applied.tree) : '';
+    if (tipTree !== seriesTree) {
+      if (!opts.force) {
+        throw new RefusedError(`the branch ${WORK_BRANCH} in upstream/ holds commits that the patch files do not (${branchTip.slice(0, 12)})`, `export them first (git -C upstream checkout ${WORK_BRANCH} && mlmd-remote export), or keep them under another name (git -C upstream branch -m ${WORK_BRANCH} my-work); --force renames it to a backup branch`);
+      }
+      const backup = `mlmd-remote/backup-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
+      await git(dir, ['branch', '-m', WORK_BRANCH, backup]);
+      savedTo = savedTo ? `${savedTo} and branch ${backup}` : `branch ${backup}`;
+      log.warn(`${WORK_BRANCH} held unexported commits; renamed it to ${backup}`);
+    }
   }
   const step = log.step(`Turn ${series.patches.length} patches into commits on ${WORK_BRANCH}`);
   await git(dir, ['checkout', '--quiet', '--force', '-B', WORK_BRANCH, pin.commit]);

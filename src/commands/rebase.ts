@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Project } from '../config.js';
 import { PatchError, RefusedError, UsageError } from '../errors.js';
-import { planExport, writeExport } from '../export.js';
-import { replayPatch, head, conflictedFiles, type RebasePatch, type RebaseState } from '../rebase.js';
+import { planChangesNothing, planExport, writeExport } from '../export.js';
+import { replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile, readSeries } from '../series.js';
 import {
   checkoutTree,
@@ -83,7 +83,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   const backupDir = path.join(paths.dir, 'backup');
   fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });
   fs.copyFileSync(project.configPath, path.join(backupDir, 'mlmd-remote.json'));
-  fs.copyFileSync(project.workspacePatch, path.join(backupDir, 'WORKSPACE.patch'));
+  if (fs.existsSync(project.workspacePatch)) fs.copyFileSync(project.workspacePatch, path.join(backupDir, 'WORKSPACE.patch'));
   for (const name of fs.readdirSync(project.patchesDir)) fs.copyFileSync(path.join(project.patchesDir, name), path.join(backupDir, 'patches', name));
   const origBranch = (await git(dir, ['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true })).stdout.trim() || null;
   const state: RebaseState = {
@@ -150,7 +150,7 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
   await git(project.root, ['update-index', '--cacheinfo', `160000,${state.to.commit},upstream`]);
   // upstream/ ends at the new pin with the series applied; the branch keeps the commits.
   await checkoutTree(git, dir, state.to.commit, `${tip}^{tree}`);
-  const exported = summarizePlan(plan, true);
+  const exported = summarizePlan(plan, !planChangesNothing(plan));
   const done = result(state, 'done', exported);
   writeFileAtomic(paths.report, JSON.stringify(done, null, 2));
   fs.rmSync(paths.dir, { recursive: true, force: true });
@@ -165,11 +165,21 @@ export async function rebaseContinue(opts: { project: Project }, deps: Deps): Pr
   const paths = await statePaths(deps, project);
   const state = readState(paths.file);
   if (!state) throw new UsageError('no rebase is in progress', 'start one with mlmd-remote rebase <tag>');
+  // Interrupted before the first patch (e.g. between saving the state and checking out the tag).
+  if (state.patches.every((p) => p.status === 'pending')) {
+    await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, state.to.commit]);
+    await git(dir, ['clean', '--quiet', '--force', '-d', '--', '.']);
+  } else if (!(await git(dir, ['merge-base', '--is-ancestor', state.to.commit, 'HEAD'], { allowFailure: true })).ok) {
+    throw new RefusedError(`upstream/ is no longer on the rebase branch (HEAD does not contain ${state.to.tag})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
+  }
   const i = state.patches.findIndex((p) => p.status === 'conflicted');
   if (i >= 0) {
+    const conflict = state.patches[i]!.conflict;
     const unresolved = await conflictedFiles(git, dir);
-    if (unresolved.length) {
-      throw new PatchError(`${state.patches[i]!.name} still has conflicts in ${unresolved.map((f) => `${f.path} (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
+    const markers = remainingMarkers(dir, conflict?.files ?? []);
+    const open = [...unresolved, ...markers.filter((m) => !unresolved.some((u) => u.path === m.path))];
+    if (open.length) {
+      throw new PatchError(`${state.patches[i]!.name} still has conflicts in ${open.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
     }
     if (await amInProgress(git, dir)) {
       const staged = !(await git(dir, ['diff', '--cached', '--quiet'], { allowFailure: true })).ok;
@@ -182,8 +192,9 @@ export async function rebaseContinue(opts: { project: Project }, deps: Deps): Pr
         state.patches[i] = { ...state.patches[i]!, status: 'dropped' };
       }
     } else {
-      // The maintainer finished the am (or committed) by hand.
-      state.patches[i] = { ...state.patches[i]!, status: 'resolved', commit: await head(git, dir) };
+      // The maintainer ended the am by hand: a new commit is the resolution; none means skipped.
+      const now = await head(git, dir);
+      state.patches[i] = now === conflict?.head ? { ...state.patches[i]!, status: 'dropped' } : { ...state.patches[i]!, status: 'resolved', commit: now };
     }
   }
   return replay(project, deps, state, Date.now());
@@ -201,7 +212,8 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   if (await amInProgress(git, dir)) await git(dir, ['am', '--abort'], { allowFailure: true });
   // The superproject's files.
   fs.copyFileSync(path.join(state.backupDir, 'mlmd-remote.json'), project.configPath);
-  fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
+  if (fs.existsSync(path.join(state.backupDir, 'WORKSPACE.patch'))) fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
+  else fs.rmSync(project.workspacePatch, { force: true });
   const saved = new Set(fs.readdirSync(path.join(state.backupDir, 'patches')));
   for (const name of fs.readdirSync(project.patchesDir)) if (!saved.has(name)) fs.rmSync(path.join(project.patchesDir, name));
   for (const name of saved) fs.copyFileSync(path.join(state.backupDir, 'patches', name), path.join(project.patchesDir, name));

@@ -16,6 +16,7 @@
  *           merge succeeds
  *   v1.5.0  the line hunk 2 of metadata-store-grpc-only.patch changes, changed
  *           differently: a conflict
+ *   v1.6.0  WORKSPACE trimmed exactly as WORKSPACE.patch does
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -169,6 +170,7 @@ export function tagChanges(): Record<string, FileTree> {
     'v1.3.0': { 'ml_metadata/BUILD': BUILD_PATCHED },
     'v1.4.0': { [STORE_PATH]: joinLines(v14) },
     'v1.5.0': { [STORE_PATH]: joinLines(v15) },
+    'v1.6.0': { WORKSPACE: 'workspace(name = "ml_metadata")\n' },
   };
 }
 
