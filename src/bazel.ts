@@ -60,7 +60,26 @@ export function realBazelBinary(found: string): string {
   return candidates.length ? path.join(dir, candidates[0]!) : file;
 }
 
-async function describeLocal(runner: Runner, binary: string): Promise<string> {
+/** The version of a local bazel, remembered per binary (path, size, mtime): asking costs two processes. */
+async function describeLocal(runner: Runner, binary: string, cacheDir?: string): Promise<string> {
+  if (!cacheDir) return probeLocalVersion(runner, binary);
+  const st = fs.statSync(binary);
+  const file = path.join(cacheDir, 'bazelisk', 'local-versions.json');
+  const key = `${binary}\0${st.size}\0${st.mtimeMs}`;
+  let known: Record<string, string> = {};
+  try {
+    known = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    // first time
+  }
+  if (known[key]) return known[key]!;
+  known[key] = await probeLocalVersion(runner, binary);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(known));
+  return known[key]!;
+}
+
+async function probeLocalVersion(runner: Runner, binary: string): Promise<string> {
   const res = await runner(binary, ['--version'], { allowFailure: true });
   const reported = res.stdout.trim().replace(/^bazel\s+/, '');
   if (reported && reported !== 'no_version') return reported;
@@ -79,7 +98,7 @@ export async function resolveBazel(opts: { project: Project; runner: Runner; log
   const explicit = opts.localBazel || process.env['MLMD_REMOTE_BAZEL'];
   if (explicit) {
     if (!path.isAbsolute(explicit) || !fs.existsSync(explicit)) throw new MissingToolError(`bazel at ${explicit}`, 'give an absolute path to an existing bazel binary');
-    return { mode: 'local', useBazelVersion: realBazelBinary(explicit), bazelisk, version: await describeLocal(runner, explicit), note: `local bazel ${explicit} (chosen explicitly)` };
+    return { mode: 'local', useBazelVersion: realBazelBinary(explicit), bazelisk, version: await describeLocal(runner, explicit, project.cacheDir), note: `local bazel ${explicit} (chosen explicitly)` };
   }
   // A failed download is remembered for an hour, so offline builds do not wait for it each time.
   const offlineMark = path.join(project.cacheDir, 'bazelisk', `download-failed-${pinned}`);
@@ -96,7 +115,7 @@ export async function resolveBazel(opts: { project: Project; runner: Runner; log
   if (!local) {
     throw new MissingToolError(`Bazel ${pinned}`, `bazelisk could not download it (${failure}) and no local bazel is on PATH; install Debian's bazel-bootstrap, bazel-rules-java, bazel-platforms and bazel-skylib, or pass --bazel /absolute/path/to/bazel`);
   }
-  const version = await describeLocal(runner, local);
+  const version = await describeLocal(runner, local, project.cacheDir);
   const note = `bazelisk could not download Bazel ${pinned} (${failure}); using the local bazel ${local} (${version})`;
   log.warn(note);
   return { mode: 'local', useBazelVersion: local, bazelisk, version, note };

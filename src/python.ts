@@ -99,3 +99,22 @@ export async function packageVersion(runner: Runner, python: string, dist: strin
   const res = await runner(python, ['-c', `import importlib.metadata as m; print(m.version(${JSON.stringify(dist)}))`], { allowFailure: true });
   return res.ok ? res.stdout.trim() : 'unknown';
 }
+
+/**
+ * A fact about a ready venv (a version, a path), computed once and kept in
+ * the venv: a ready venv never changes, and each probe is a Python start-up.
+ */
+export async function venvFact(venvDir: string, key: string, compute: () => Promise<string>): Promise<string> {
+  const file = path.join(venvDir, '.mlmd-remote-facts.json');
+  let facts: Record<string, string> = {};
+  try {
+    facts = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    // none yet
+  }
+  if (facts[key] !== undefined) return facts[key]!;
+  const value = await compute();
+  facts[key] = value;
+  fs.writeFileSync(file, JSON.stringify(facts));
+  return value;
+}

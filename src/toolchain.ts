@@ -13,7 +13,7 @@ import type { Project, ToolchainKind } from './config.js';
 import { MissingToolError, UsageError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { Logger } from './log.js';
-import { ensureVenv, packageVersion, readRequirements, venvPython, type PythonInfo } from './python.js';
+import { ensureVenv, packageVersion, readRequirements, venvFact, venvPython, type PythonInfo } from './python.js';
 
 export interface ProtoToolchain {
   kind: ToolchainKind;
@@ -61,10 +61,10 @@ export async function prepareToolchain(opts: { project: Project; kind: Toolchain
     const requirements = readRequirements(path.join(project.toolsDir, 'toolchain', 'grpcio-tools.txt'));
     const venv = await ensureVenv({ runner, log: opts.log, python: opts.python, cacheDir: project.cacheDir, name: 'grpcio-tools', requirements });
     const py = venvPython(venv);
-    const include = (await runner(py, ['-c', 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))'])).stdout.trim();
+    const include = await venvFact(venv, 'include', async () => (await runner(py, ['-c', 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))'])).stdout.trim());
     const wrapper = `#!/bin/sh\n# protoc of grpcio-tools; it generates --grpc_python_out itself.\nexec ${shellQuote(py)} -m grpc_tools.protoc ${shellQuote(`--proto_path=${include}`)} "$@"\n`;
-    const protoc = (await runner(py, ['-m', 'grpc_tools.protoc', '--version'])).stdout.trim();
-    const tools = await packageVersion(runner, py, 'grpcio-tools');
+    const protoc = await venvFact(venv, 'protoc', async () => (await runner(py, ['-m', 'grpc_tools.protoc', '--version'])).stdout.trim());
+    const tools = await venvFact(venv, 'grpcio-tools', () => packageVersion(runner, py, 'grpcio-tools'));
     return { kind, repoDir: materializeRepo(project, kind, wrapper), protoc: `${protoc} (grpcio-tools ${tools})`, grpcPythonPlugin: `grpcio-tools ${tools}` };
   }
   const fromEnv = (name: string) => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { writeFileAtomic, type Project, type ToolchainKind } from '../config.js';
 import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
-import { ensureVenv, findPython, packageVersion, readRequirements, venvPython } from '../python.js';
+import { ensureVenv, findPython, packageVersion, readRequirements, venvFact, venvPython } from '../python.js';
 import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
@@ -196,7 +196,7 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
   const buildBackend: Record<string, string> = {};
   for (const req of backendRequirements) {
     const name = req.split(/[=<>!~ ]/)[0]!;
-    buildBackend[name] = await packageVersion(runner, buildPython, name);
+    buildBackend[name] = await venvFact(buildVenv, name, () => packageVersion(runner, buildPython, name));
   }
   return {
     schemaVersion: 1,
