@@ -200,6 +200,19 @@ export async function saveWork(git: Git, dir: string, state: UpstreamState, reas
   return 'stash@{0} (git -C upstream stash list)';
 }
 
+/**
+ * Before `action` overwrites upstream/: nothing to do when it holds only the
+ * tool's own state; refused when it holds other work, unless forced, and then
+ * the work is saved first. Returns where it was saved.
+ */
+export async function claimCheckout(git: Git, dir: string, state: UpstreamState, action: string, force: boolean | undefined, warn: (m: string) => void): Promise<string | null> {
+  if (isDisposable(state)) return null;
+  if (!force) throw refuseToTouch(state, action);
+  const savedTo = await saveWork(git, dir, state, `saved before ${action} --force`);
+  warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  return savedTo;
+}
+
 /** Makes the work tree and index of upstream/ exactly `tree`, with HEAD detached at `commit`. */
 export async function checkoutTree(git: Git, dir: string, commit: string, tree: string): Promise<void> {
   await git(dir, ['checkout', '--quiet', '--force', '--detach', commit]);

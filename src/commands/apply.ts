@@ -1,7 +1,7 @@
 import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import { applySeries, readSeries, type ApplyResult } from '../series.js';
-import { checkoutTree, describeState, hasCheckout, hasCommit, inspectUpstream, isDisposable, readPin, refuseToTouch, saveWork, type UpstreamState } from '../upstream.js';
+import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
 
 export interface ApplyOptions {
@@ -74,14 +74,12 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
     step.done('already applied');
     return { ...base, mode: 'apply', before: describeState(state), savedTo: null, changed: false };
   }
-  let savedTo: string | null = null;
-  if (!isDisposable(state)) {
-    if (!opts.force) {
-      step.fail('refused');
-      throw refuseToTouch(state, 'apply');
-    }
-    savedTo = await saveWork(git, project.upstreamDir, state, 'saved before apply --force');
-    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
+  let savedTo: string | null;
+  try {
+    savedTo = await claimCheckout(git, project.upstreamDir, state, 'apply', opts.force, log.warn);
+  } catch (err) {
+    step.fail('refused');
+    throw err;
   }
   await checkoutTree(git, project.upstreamDir, pin.commit, result.tree!);
   step.done();

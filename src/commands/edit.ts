@@ -1,7 +1,7 @@
 import type { Project } from '../config.js';
 import { PatchError, RefusedError } from '../errors.js';
 import { applySeries, readSeries } from '../series.js';
-import { describeState, isDisposable, readPin, refuseToTouch, saveWork, withoutBuildOutputs } from '../upstream.js';
+import { claimCheckout, readPin, withoutBuildOutputs } from '../upstream.js';
 import { amPatches, BASE_REF, WORK_BRANCH } from '../workbranch.js';
 import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
@@ -23,12 +23,7 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
   await requireCheckout(project, deps, pin.commit);
   const series = readSeries(project);
   const state = await upstreamState(project, deps, pin.commit);
-  let savedTo: string | null = null;
-  if (!isDisposable(state)) {
-    if (!opts.force) throw refuseToTouch(state, 'edit');
-    savedTo = await saveWork(git, dir, state, 'saved before edit --force');
-    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
-  }
+  let savedTo = await claimCheckout(git, dir, state, 'edit', opts.force, log.warn);
   // An existing work branch may hold commits that were never exported.
   const branchTip = (await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${WORK_BRANCH}`], { allowFailure: true })).stdout.trim();
   if (branchTip && (state.kind === 'missing' || branchTip !== state.head || state.kind !== 'exported')) {

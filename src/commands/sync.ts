@@ -5,11 +5,9 @@ import {
   describeState,
   hasCheckout,
   hasCommit,
-  isDisposable,
   readPin,
   redactUrl,
-  refuseToTouch,
-  saveWork,
+  claimCheckout,
   upstreamUrl,
   verifyTag,
 } from '../upstream.js';
@@ -46,12 +44,7 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   tagStep.done();
 
   const state = await upstreamState(project, deps, pin.commit);
-  let savedTo: string | null = null;
-  if (!isDisposable(state)) {
-    if (!opts.force) throw refuseToTouch(state, 'sync');
-    savedTo = await saveWork(git, dir, state, 'saved before sync --force');
-    log.warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
-  }
+  const savedTo = await claimCheckout(git, dir, state, 'sync', opts.force, log.warn);
 
   const step = log.step(`Bring upstream/ to ${pin.tag} (${pin.commit.slice(0, 12)})`);
   let action: SyncResult['action'];
