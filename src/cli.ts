@@ -11,8 +11,9 @@ import { processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
-import { renderRelease, renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
+import { renderPlatformTable, renderRelease, renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
+import { parsePlatform, PLATFORMS } from './platform.js';
 import type { Deps } from './commands/deps.js';
 
 interface GlobalArgs {
@@ -261,6 +262,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the report as markdown (for CI)' })
           .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
           .option('row', { type: 'string', array: true, describe: 'With --matrix: only these rows' })
+          .option('platform', { type: 'string', array: true, describe: `Run the behaviour suite inside a foreign root filesystem (repeatable): ${PLATFORMS.join(', ')}` })
           .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
           .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
           .example('$0 verify --server container --image mlmd-remote/reference-server:1.16.0', ''),
@@ -278,9 +280,9 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           'verify',
           (p, d) =>
             import('./commands/verify.js').then((m) =>
-              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, python: a.python }, d),
+              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, python: a.python, platforms: a.platform?.map(parsePlatform) }, d),
             ),
-          (r) => (a.markdown ? renderVerifyMarkdown(r) : renderVerify(r)),
+          (r) => (a.markdown ? (r.platforms ? renderPlatformTable(r) : renderVerifyMarkdown(r)) : renderVerify(r)),
           (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
         ),
     )

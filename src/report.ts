@@ -72,6 +72,9 @@ export function renderVerify(r: import('./commands/verify.js').VerifyResult): st
     lines.push(`  ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped of ${s.total} in ${formatMs(s.durationMs)}`);
     for (const f of s.failures) lines.push(`  ✗ ${f.test}: ${f.message.split('\n')[0]}`);
     for (const f of s.skips) lines.push(`  · skipped ${f.test}: ${f.message}`);
+  } else if (r.platforms) {
+    lines.push('', 'Behaviour suite on other platforms (server on this host):');
+    for (const p of r.platforms) lines.push(`  ${p.status === 'passed' ? '✓' : p.status === 'skipped' ? '· SKIPPED' : '✗'} ${p.platform}${p.machine ? ` (${p.machine}, CPython ${p.python}, grpcio ${p.grpcio}, protobuf ${p.protobuf})` : ''}: ${p.suite ? `${p.suite.passed} passed, ${p.suite.failed} failed, ${p.suite.skipped} skipped` : ''}${p.reason ? ` ${p.reason}` : ''} (${p.seconds.toFixed(0)} s)`);
   } else {
     lines.push('', 'No live checks (--server none).');
   }
@@ -281,4 +284,14 @@ export function renderRelease(r: import('./commands/release.js').ReleaseResult):
   if (r.changelog) lines.push(`  release notes added to ${r.changelog}`);
   lines.push('', r.notes.trimEnd());
   return lines.join('\n');
+}
+
+/** The platform table for the docs and release notes. */
+export function renderPlatformTable(r: import('./commands/verify.js').VerifyResult): string {
+  const lines = [`Behaviour suite of \`${r.wheel.name}\` (sha256 \`${r.wheel.sha256.slice(0, 16)}…\`) inside each platform's root filesystem, against the reference server on the host.`, '', '| platform | machine | CPython | grpcio | protobuf | result | time |', '|---|---|---|---|---|---|---:|'];
+  for (const p of r.platforms ?? []) {
+    const result = p.status === 'passed' ? `✅ ${p.suite!.passed} passed${p.suite!.skipped ? `, ${p.suite!.skipped} skipped` : ''}` : p.status === 'skipped' ? `⏭️ skipped: ${p.reason}` : `❌ ${p.suite ? `${p.suite.failed} failed` : 'failed'}: ${p.reason ?? ''}`;
+    lines.push(`| ${p.platform} | ${p.machine ?? '—'} | ${p.python ?? '—'} | ${p.grpcio ?? '—'} | ${p.protobuf ?? '—'} | ${result.replace(/\|/g, '\\|')} | ${p.seconds.toFixed(0)} s |`);
+  }
+  return `${lines.join('\n')}\n`;
 }

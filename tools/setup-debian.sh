@@ -10,8 +10,9 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib default-jdk-headless
   # The "system" proto toolchain.
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
-  # verify --server container: a Docker engine, and debootstrap for the local image.
-  docker.io debootstrap
+  # verify --server container: a Docker engine, and debootstrap for the local image;
+  # verify --platform linux/arm64: qemu-user-static and binfmt_misc.
+  docker.io debootstrap qemu-user-static binfmt-support
   # The behaviour suite's TLS tests make certificates with it.
   openssl
 )

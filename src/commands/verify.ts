@@ -7,6 +7,7 @@ import { findPython, venvPython } from '../python.js';
 import { defaultImage, externalServer, referenceServerVenv, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
+import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
 import type { StepTiming } from './build.js';
 
@@ -23,6 +24,8 @@ export interface VerifyOptions {
   /** pytest -m expression for the behaviour suite. */
   markers?: string;
   constraints?: string[];
+  /** Run the behaviour suite inside these foreign platforms instead of natively. */
+  platforms?: PlatformName[];
 }
 
 export interface VerifyResult {
@@ -35,6 +38,8 @@ export interface VerifyResult {
     python: string;
     suite: SuiteResult;
   };
+  /** With --platform: one run per platform (a skipped platform says why). */
+  platforms?: PlatformRun[];
   timings: StepTiming[];
 }
 
@@ -67,7 +72,28 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   timings.push({ step: 'static', ms: failedChecks.length ? step.fail(`${failedChecks.length} of ${checks.length} failed`) : step.done(`${checks.length} passed`) });
 
   let live: VerifyResult['live'] = null;
-  if (opts.server !== 'none' || opts.serverAddress) {
+  let platforms: PlatformRun[] | undefined;
+  if (opts.platforms?.length) {
+    step = log.step('Start the reference server (and a slow one) on this host');
+    const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
+    const server = await startReferenceServer({ project, runner, log, python, dataDir });
+    const slowServer = await startReferenceServer({ project, runner, log, python, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
+    timings.push({ step: 'server', ms: step.done(`127.0.0.1:${server.port}`) });
+    platforms = [];
+    try {
+      for (const platform of opts.platforms) {
+        step = log.step(`Behaviour suite on ${platform} (a cold root filesystem takes minutes)`);
+        const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, step });
+        platforms.push(run);
+        const ms = run.status === 'passed' ? step.done(`${run.suite!.passed} passed on ${run.machine} CPython ${run.python}`) : step.fail(`${run.status}: ${run.reason}`);
+        timings.push({ step: platform, ms });
+        if (run.status === 'skipped') log.warn(`SKIPPED ${platform}: ${run.reason}`);
+      }
+    } finally {
+      await slowServer.stop();
+      await server.stop();
+    }
+  } else if (opts.server !== 'none' || opts.serverAddress) {
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle;
     if (opts.serverAddress) server = await externalServer(opts.serverAddress);
@@ -89,8 +115,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       await server.stop();
     }
   }
-  const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0));
-  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, timings };
+  const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0)) && !(platforms ?? []).some((p) => p.status === 'failed');
+  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms } : {}), timings };
   // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels.
   try {
     writeFileAtomic(`${wheelPath}.verify.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,81 @@
+/**
+ * The behaviour suite on other platforms: tools/platform/run-suite.sh runs it
+ * inside a foreign Debian root filesystem (arm64 under qemu, or another
+ * CPython), with the wheel pip-installed there, against a server on this host.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Project } from './config.js';
+import { UsageError } from './errors.js';
+import type { Runner } from './exec.js';
+import type { StepHandle } from './log.js';
+import type { ServerHandle } from './server.js';
+import { parseJunit, type SuiteResult } from './verify.js';
+
+export const PLATFORMS = ['linux/arm64', 'cpython-3.13', 'cpython-3.9'] as const;
+export type PlatformName = (typeof PLATFORMS)[number];
+
+export function parsePlatform(name: string): PlatformName {
+  if ((PLATFORMS as readonly string[]).includes(name)) return name as PlatformName;
+  throw new UsageError(`unknown platform "${name}"`, `choose from: ${PLATFORMS.join(', ')}`);
+}
+
+export interface PlatformRun {
+  platform: PlatformName;
+  status: 'passed' | 'failed' | 'skipped';
+  /** Why it was skipped or failed, in one sentence. */
+  reason?: string;
+  machine?: string;
+  python?: string;
+  grpcio?: string;
+  protobuf?: string;
+  seconds: number;
+  suite?: Omit<SuiteResult, 'installed' | 'durationMs'>;
+}
+
+/** Root filesystems are cached per machine (keyed by recipe), so every clone and CI run shares them. */
+export function platformCacheDir(): string {
+  return process.env['MLMD_REMOTE_PLATFORM_CACHE'] || path.join(process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'mlmd-remote', 'platform');
+}
+
+/** The PLATFORM-RESULT line the script prints last. */
+export function readPlatformResult(stdout: string): Record<string, unknown> | null {
+  const line = stdout.split('\n').reverse().find((l) => l.startsWith('PLATFORM-RESULT '));
+  if (!line) return null;
+  try {
+    return JSON.parse(line.slice('PLATFORM-RESULT '.length)) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+export async function runOnPlatform(opts: { project: Project; runner: Runner; platform: PlatformName; wheelPath: string; server: ServerHandle; slowServer?: ServerHandle; slowDelayMs?: number; step?: StepHandle }): Promise<PlatformRun> {
+  const junit = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platform-')), 'junit.xml');
+  const started = Date.now();
+  const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, '--cache-dir', platformCacheDir(), '--junit', junit], {
+    allowFailure: true,
+    env: {
+      MLMD_HOST: opts.server.host,
+      MLMD_PORT: String(opts.server.port),
+      ...(opts.slowServer ? { MLMD_SLOW_HOST: opts.slowServer.host, MLMD_SLOW_PORT: String(opts.slowServer.port), MLMD_SLOW_DELAY_MS: String(opts.slowDelayMs ?? 400) } : {}),
+    },
+    onLine: (l) => opts.step?.progress(l),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const result = readPlatformResult(res.stdout) ?? {};
+  const lastError = (res.stderr.trim().split('\n').filter((l) => /error|cannot|not /i.test(l)).pop() ?? res.stderr.trim().split('\n').pop() ?? '').trim();
+  const base = {
+    platform: opts.platform,
+    seconds,
+    machine: result['machine'] as string | undefined,
+    python: result['python'] as string | undefined,
+    grpcio: result['grpcio'] as string | undefined,
+    protobuf: result['protobuf'] as string | undefined,
+  };
+  if (res.exitCode === 3) return { ...base, status: 'skipped', reason: lastError || 'this host cannot run the platform' };
+  const suite = fs.existsSync(junit) ? parseJunit(fs.readFileSync(junit, 'utf8')) : undefined;
+  fs.rmSync(path.dirname(junit), { recursive: true, force: true });
+  if (res.exitCode === 0 && suite && suite.failed === 0 && suite.total > 0) return { ...base, status: 'passed', suite };
+  return { ...base, status: 'failed', reason: suite?.failures[0] ? `${suite.failures[0].test}: ${suite.failures[0].message.split('\n')[0]}` : lastError || `exit ${res.exitCode}`, suite };
+}

@@ -1,0 +1,51 @@
+/**
+ * The point of the wheel, as a test: the behaviour suite passes inside a
+ * Debian arm64 root filesystem under qemu, and on CPythons the official 1.14.0
+ * wheels do not support (3.13) or that the wheel declares as its oldest
+ * Debian-provided one (3.9), against the reference server on this host.
+ * A platform this machine cannot run is skipped, loudly, with the reason.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { BuildResult } from '../src/commands/build.ts';
+import type { VerifyResult } from '../src/commands/verify.ts';
+import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platforms-'));
+after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, [path.join(projectRoot, 'bin', 'mlmd-remote.js'), ...args], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+}
+
+describe('the wheel on other platforms', async () => {
+  const upstream = await realUpstream();
+  const skip = upstream.skipReason ?? false;
+
+  it('passes the behaviour suite on linux/arm64 (qemu), CPython 3.13 and CPython 3.9', { skip, timeout: 50 * 60_000 }, () => {
+    const built = cli(['build', '--json', '--dist', path.join(scratch, 'dist')]);
+    assert.equal(built.status, 0, built.stderr.slice(-2000));
+    const wheel = (JSON.parse(built.stdout) as BuildResult).wheel.path;
+    const res = cli(['verify', wheel, '--platform', 'linux/arm64', '--platform', 'cpython-3.13', '--platform', 'cpython-3.9', '--json']);
+    const report = JSON.parse(res.stdout) as VerifyResult;
+    for (const p of report.platforms!) {
+      if (p.status === 'skipped') process.stderr.write(`\nSKIPPED platform ${p.platform}: ${p.reason}\n`);
+    }
+    assert.equal(res.status, 0, `${res.stderr.slice(-3000)}\n${JSON.stringify(report.platforms, null, 1)}`);
+    const ran = report.platforms!.filter((p) => p.status !== 'skipped');
+    assert.ok(ran.length > 0, 'at least one platform ran here');
+    for (const p of ran) {
+      assert.equal(p.status, 'passed', `${p.platform}: ${p.reason}`);
+      assert.ok(p.suite!.passed >= 25, `${p.platform}: ${p.suite!.passed} passed`);
+      assert.equal(p.suite!.failed, 0);
+    }
+    const arm = report.platforms!.find((p) => p.platform === 'linux/arm64')!;
+    if (arm.status === 'passed') assert.equal(arm.machine, 'aarch64');
+    const py313 = report.platforms!.find((p) => p.platform === 'cpython-3.13')!;
+    if (py313.status === 'passed') assert.match(py313.python!, /^3\.13\./);
+  });
+});
