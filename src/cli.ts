@@ -7,7 +7,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadProject, type Project } from './config.js';
 import { ExitCode, MlmdError, UsageError } from './errors.js';
-import { processRunner } from './exec.js';
+import { killRunningProcesses, processRunner } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
@@ -312,7 +312,23 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     }) as unknown as Argv<GlobalArgs>;
 }
 
+/**
+ * Ctrl-C or a TERM: stop the processes this run started and exit 130; the
+ * exit handlers then remove partial wheels and release the lock, and the next
+ * run finds any other interrupted state (a rebase) on disk.
+ */
+function exitOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\ninterrupted (${signal}): stopping, nothing half-written is kept\n`);
+      killRunningProcesses('SIGTERM');
+      process.exit(130);
+    });
+  }
+}
+
 export async function main(argv = hideBin(process.argv)): Promise<number> {
+  exitOnSignals();
   const json = argv.includes('--json');
   try {
     await buildCli(argv).parseAsync();

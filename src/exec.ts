@@ -42,6 +42,20 @@ export function quoteForDisplay(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** Processes started and not yet finished, so an interrupted run can stop them. */
+const running = new Set<{ kill(signal?: NodeJS.Signals): unknown }>();
+
+/** Sends `signal` to every process the runner started that is still running. */
+export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const proc of running) {
+    try {
+      proc.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** A Runner on child processes (through zx, which quotes every argument). */
 export function processRunner(log?: Logger): Runner {
   return async (cmd, args, opts = {}) => {
@@ -71,10 +85,13 @@ export function processRunner(log?: Logger): Runner {
       proc.stderr.on('data', feed);
     }
     let out: ProcessOutput;
+    running.add(proc);
     try {
       out = await proc;
     } catch (err) {
       out = err as ProcessOutput;
+    } finally {
+      running.delete(proc);
     }
     const exitCode = out.exitCode ?? 1;
     if (exitCode === 127 || /ENOENT/.test(String(out.stderr))) {

@@ -51,9 +51,13 @@ export async function withLock<T>(cacheDir: string, command: string, fn: (staleO
     }
   }
   fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));
+  // Also released when the process exits early (Ctrl-C handled in cli.ts).
+  const release = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once('exit', release);
   try {
     return await fn(stale);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', release);
+    release();
   }
 }
