@@ -163,6 +163,8 @@ export async function runBazel(opts: BazelRunOptions): Promise<void> {
     '--curses=no',
     '--show_progress_rate_limit=2',
     '--verbose_failures',
+    // Actions see a fixed PATH, not the caller's: the same inputs give the same outputs.
+    '--incompatible_strict_action_env',
     // Debian's system bazelrc turns sandbox debugging on, which floods the log.
     ...(bazel.mode === 'local' ? ['--nosandbox_debug'] : []),
     ...opts.overrides,

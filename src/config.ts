@@ -64,6 +64,10 @@ export function loadProject(rootOrCwd: string, opts: { exact?: boolean } = {}): 
   if (!/^[0-9a-f]{40}$/.test(config.upstream?.commit ?? '')) problems.push('upstream.commit (40 hex digits)');
   if (!config.bazel?.version) problems.push('bazel.version');
   if (!config.profiles?.['default']) problems.push('profiles.default');
+  if (!['grpcio-tools', 'system'].includes(config.toolchain?.default)) problems.push('toolchain.default (grpcio-tools or system)');
+  for (const [name, profile] of Object.entries(config.profiles ?? {})) {
+    if (!profile?.distName || !('localVersion' in profile)) problems.push(`profiles.${name} (distName and localVersion)`);
+  }
   if (problems.length) throw new UsageError(`${configPath} is missing or has a bad ${problems.join(', ')}`);
   return {
     root,

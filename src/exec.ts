@@ -32,18 +32,28 @@ export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) =
 export class CommandFailedError extends MlmdError {
   readonly result: RunResult;
   constructor(result: RunResult, cwd?: string) {
-    const tail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n');
+    const tail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n').replace(/(\/\/)[^/@\s]+@/g, '$1***@');
     super(`${result.command} exited with ${result.exitCode}${cwd ? ` (in ${cwd})` : ''}${tail ? `:\n${tail}` : ''}`);
     this.result = result;
   }
 }
 
+/** A command line as it may be shown: quoted, with credentials in URLs hidden. */
 export function quoteForDisplay(cmd: string, args: readonly string[]): string {
-  return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return [cmd, ...args]
+    .map((a) => a.replace(/(\/\/)[^/@\s]+@/g, '$1***@'))
+    .map((a) => (/^[\w@%+=:,./*-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 /** Processes started and not yet finished, so an interrupted run can stop them. */
 const running = new Set<{ kill(signal?: NodeJS.Signals): unknown }>();
+
+/** Lets an interrupted run stop a long-running process started outside the Runner (a server). */
+export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; once(event: 'exit', fn: () => void): unknown }): void {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+}
 
 /** Sends `signal` to every process the runner started that is still running. */
 export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {

@@ -21,6 +21,9 @@ export const FORMAT_PATCH_ARGS: readonly string[] = [
   '--keep-subject',
   '--no-stat',
   '--full-index', // full blob ids: stable, and what git am --3way needs
+  '--no-to', // no To/Cc/extra headers, whatever a repository's config says
+  '--no-cc',
+  '--no-add-header',
 ];
 
 export type ExportAction = 'kept' | 'updated' | 'added';

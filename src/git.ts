@@ -45,19 +45,33 @@ export const HERMETIC_GIT_CONFIG: readonly string[] = [
   'am.keepCR=false',
   'i18n.commitEncoding=UTF-8',
   'log.showSignature=false',
+  // Settings a repository's own config could carry that change patch bytes or git am.
+  'format.signOff=false',
+  'format.thread=false',
+  'format.coverLetter=false',
+  'format.suffix=.patch',
+  'diff.orderFile=/dev/null',
+  'diff.interHunkContext=0',
+  'am.messageId=false',
+  'mailinfo.scissors=false',
+  'core.attributesFile=/dev/null',
 ];
+
+/** Environment that says how to reach a remote (certificates, ssh, proxies): kept, as mirrors need it. */
+const NETWORK_ENV = /^GIT_(SSL_|SSH|PROXY|HTTP_|CURL_|ASKPASS$)/;
 
 /** Environment of a hermetic git: no system or global config file, no prompts, C locale. */
 export function hermeticGitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) {
     // A caller's GIT_DIR / GIT_INDEX_FILE / GIT_CONFIG_* would redirect every command.
-    if (key.startsWith('GIT_')) delete env[key];
+    if (key.startsWith('GIT_') && !NETWORK_ENV.test(key)) delete env[key];
   }
   return {
     ...env,
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: os.devNull,
+    GIT_ATTR_NOSYSTEM: '1',
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: 'true',
     LC_ALL: 'C',
@@ -83,13 +97,14 @@ export function hermeticGit(runner: Runner, urlRewrites: readonly string[] = [])
 }
 
 /**
- * The url.<base>.insteadOf settings of the user's own git config (system and
- * global), as `key=value` pairs for `git -c`.
+ * How the user's own git config (system and global) reaches remotes: URL
+ * rewrites (url.<base>.insteadOf), http.* (certificates, proxies) and
+ * credential helpers, as `key=value` pairs for `git -c` on fetches only.
  */
 export async function userUrlRewrites(runner: Runner): Promise<string[]> {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   for (const key of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE']) delete env[key];
-  const res = await runner('git', ['config', '--get-regexp', '^url\\..*\\.(insteadof|pushinsteadof)$'], {
+  const res = await runner('git', ['config', '--get-regexp', '^(url\\..*\\.(insteadof|pushinsteadof)|http\\..*|credential\\..*)$'], {
     cwd: os.tmpdir(),
     env,
     replaceEnv: true,
@@ -104,6 +119,8 @@ export function parseUrlRewrites(configOutput: string): string[] {
   for (const line of configOutput.split('\n')) {
     const m = /^url\.(.+)\.(insteadof|pushinsteadof) (.*)$/i.exec(line.trim());
     if (m) out.push(`url.${m[1]}.${m[2]!.toLowerCase() === 'insteadof' ? 'insteadOf' : 'pushInsteadOf'}=${m[3]}`);
+    const n = /^((?:http|credential)\.\S+) (.*)$/i.exec(line.trim());
+    if (n) out.push(`${n[1]}=${n[2]}`);
   }
   return out;
 }

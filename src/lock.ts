@@ -13,7 +13,7 @@ export interface LockInfo {
   since: string;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -32,22 +32,35 @@ export async function withLock<T>(cacheDir: string, command: string, fn: (staleO
       fs.mkdirSync(dir);
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) {
+        throw new RefusedError(`cannot take the lock ${dir}: ${(err as Error).message}`, 'another mlmd-remote run may be starting; try again');
+      }
       let info: LockInfo | null = null;
       try {
         info = JSON.parse(fs.readFileSync(owner, 'utf8')) as LockInfo;
       } catch {
         // The owner had not written its file yet, or it died before; treat as stale
         // only when the directory is old enough that no live run can be starting.
-        if (Date.now() - fs.statSync(dir).mtimeMs < 10_000) {
-          throw new RefusedError('another mlmd-remote run is starting in this checkout', 'wait for it to finish, then try again');
+        let age = Infinity;
+        try {
+          age = Date.now() - fs.statSync(dir).mtimeMs;
+        } catch {
+          continue; // released meanwhile: try again
         }
+        if (age < 10_000) throw new RefusedError('another mlmd-remote run is starting in this checkout', 'wait for it to finish, then try again');
       }
       if (info && alive(info.pid)) {
-        throw new RefusedError(`another mlmd-remote run (${info.command}, pid ${info.pid}, since ${info.since}) is working in this checkout`, 'wait for it to finish; if it hangs, stop it (kill ' + info.pid + ')');
+        throw new RefusedError(`another mlmd-remote run (${info.command}, pid ${info.pid}, since ${info.since}) is working in this checkout`, `wait for it to finish; if it hangs, stop it (kill ${info.pid})`);
       }
-      stale = info;
-      fs.rmSync(dir, { recursive: true, force: true });
+      // Move the stale lock aside atomically: of two runs doing this, one wins the rename.
+      const aside = `${dir}.stale-${process.pid}-${attempt}`;
+      try {
+        fs.renameSync(dir, aside);
+        fs.rmSync(aside, { recursive: true, force: true });
+        stale = info;
+      } catch {
+        // Someone else took it over first; the next mkdir decides.
+      }
     }
   }
   fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));

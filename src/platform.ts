@@ -73,9 +73,9 @@ export async function runOnPlatform(opts: { project: Project; runner: Runner; pl
     grpcio: result['grpcio'] as string | undefined,
     protobuf: result['protobuf'] as string | undefined,
   };
-  if (res.exitCode === 3) return { ...base, status: 'skipped', reason: lastError || 'this host cannot run the platform' };
   const suite = fs.existsSync(junit) ? parseJunit(fs.readFileSync(junit, 'utf8')) : undefined;
   fs.rmSync(path.dirname(junit), { recursive: true, force: true });
+  if (res.exitCode === 3) return { ...base, status: 'skipped', reason: lastError || 'this host cannot run the platform' };
   if (res.exitCode === 0 && suite && suite.failed === 0 && suite.total > 0) return { ...base, status: 'passed', suite };
   return { ...base, status: 'failed', reason: suite?.failures[0] ? `${suite.failures[0].test}: ${suite.failures[0].message.split('\n')[0]}` : lastError || `exit ${res.exitCode}`, suite };
 }

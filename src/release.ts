@@ -6,10 +6,8 @@
 import type { Patch } from './series.js';
 import type { Requirement } from './verify.js';
 
-/** PEP 503 name normalization. */
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, '-');
-}
+
+import { normalizeDistName as normalizeName } from './verify.js';
 
 /** Versions of `distName` listed on a PEP 503 simple page (from the file names of its links). */
 export function versionsOnIndex(simpleHtml: string, distName: string): string[] {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Project } from './config.js';
 import { MlmdError, MissingToolError } from './errors.js';
-import type { Runner } from './exec.js';
+import { trackProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
 
@@ -64,7 +64,7 @@ async function waitForReadyFile(file: string, child: ChildProcess, stderrTail: (
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
-  throw new MlmdError(`${what} did not print "Server listening on" within ${limitMs / 1000} s:\n${stderrTail()}`, { hint: 'see the server log above; a slow machine may need --server-timeout' });
+  throw new MlmdError(`${what} did not print "Server listening on" within ${limitMs / 1000} s:\n${stderrTail()}`, { hint: 'see the server log above' });
 }
 
 export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
@@ -96,6 +96,7 @@ export async function startReferenceServer(opts: {
   const args = [referenceServerScript(opts.project), '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(opts.dataDir, 'metadata.sqlite'), '--ready-file', readyFile, ...(opts.extraArgs ?? [])];
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
   const child = spawn(serverPython, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  if (!opts.detached) trackProcess(child);
   let tail = '';
   child.stderr?.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
   child.stdout?.on('data', () => undefined);

@@ -9,6 +9,7 @@ import { MlmdError, RefusedError, SupplyChainError, UsageError } from './errors.
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
 import type { Project } from './config.js';
+import { rebaseInProgress } from './workbranch.js';
 
 export interface Pin {
   tag: string;
@@ -189,7 +190,7 @@ export async function saveWork(git: Git, dir: string, state: UpstreamState, reas
   if (isDisposable(state)) return null;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   if (state.kind === 'diverged') {
-    const branch = `mlmd-remote/backup-${stamp}`;
+    const branch = backupBranchName();
     await git(dir, ['branch', branch, state.head]);
     const dirty = (await git(dir, ['status', '--porcelain', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.trim();
     if (!dirty) return `branch ${branch}`;
@@ -206,11 +207,20 @@ export async function saveWork(git: Git, dir: string, state: UpstreamState, reas
  * the work is saved first. Returns where it was saved.
  */
 export async function claimCheckout(git: Git, dir: string, state: UpstreamState, action: string, force: boolean | undefined, warn: (m: string) => void): Promise<string | null> {
+  if (state.kind !== 'missing' && (await rebaseInProgress(git, dir))) {
+    throw new RefusedError(`a rebase is in progress in upstream/; ${action} would overwrite it`, 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort (--force does not override this)');
+  }
   if (isDisposable(state)) return null;
   if (!force) throw refuseToTouch(state, action);
   const savedTo = await saveWork(git, dir, state, `saved before ${action} --force`);
   warn(`upstream/ was ${describeState(state)}; saved it as ${savedTo}`);
   return savedTo;
+}
+
+/** A new, unique name for a branch that keeps work safe. */
+export function backupBranchName(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+  return `mlmd-remote/backup-${stamp}-${Math.random().toString(16).slice(2, 6)}`;
 }
 
 /** Makes the work tree and index of upstream/ exactly `tree`, with HEAD detached at `commit`. */

@@ -27,6 +27,12 @@ export async function stateDir(git: Git, repoDir: string): Promise<string> {
   return dir;
 }
 
+/** A rebase of the tool's (its state file) or a git am session is open in upstream/. */
+export async function rebaseInProgress(git: Git, repoDir: string): Promise<boolean> {
+  const dir = await gitDir(git, repoDir);
+  return fs.existsSync(path.join(dir, 'mlmd-remote', 'rebase', 'state.json')) || fs.existsSync(path.join(dir, 'rebase-apply'));
+}
+
 export async function amInProgress(git: Git, repoDir: string): Promise<boolean> {
   return fs.existsSync(path.join(await gitDir(git, repoDir), 'rebase-apply'));
 }

@@ -297,7 +297,7 @@ describe('export', () => {
     const err = await rejection(() => exportSeries({ project: fx.project }, deps()));
     assert.ok(err instanceof RefusedError, String(err));
     assert.equal(err.exitCode, 3);
-    assert.equal(err.message, 'upstream/ has uncommitted changes that export would leave out:\nM setup.py');
+    assert.equal(err.message, 'upstream/ has changes that are not committed, which export would leave out:\nM setup.py');
     assertSameBytes(seriesFiles(fx.root), before);
     assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'setup.py'), 'utf8'), 'not committed\n');
   });

@@ -169,7 +169,7 @@ describe('saveWork', () => {
     const mine = await repo.commit({ 'README.md': 'my commit\n' }, 'work on top');
     const state = await inspectUpstream(git, repo.dir, pin);
     const saved = await saveWork(git, repo.dir, state, 'test');
-    const m = /^branch (mlmd-remote\/backup-\d{8}T\d{6})$/.exec(saved ?? '');
+    const m = /^branch (mlmd-remote\/backup-\d{8}T\d{6}-[0-9a-f]{4})$/.exec(saved ?? '');
     assert.ok(m, saved ?? 'null');
     assert.equal(await repo.out(['rev-parse', m[1]!]), mine);
     assert.equal(await repo.out(['stash', 'list']), '');
@@ -181,7 +181,7 @@ describe('saveWork', () => {
     writeTree(repo.dir, { 'src/code.py': 'print("uncommitted")\n' });
     const state = await inspectUpstream(git, repo.dir, pin);
     const saved = await saveWork(git, repo.dir, state, 'test');
-    const m = /^branch (mlmd-remote\/backup-\d{8}T\d{6}) and stash@\{0\}$/.exec(saved ?? '');
+    const m = /^branch (mlmd-remote\/backup-\d{8}T\d{6}-[0-9a-f]{4}) and stash@\{0\}$/.exec(saved ?? '');
     assert.ok(m, saved ?? 'null');
     assert.equal(await repo.out(['rev-parse', m[1]!]), mine);
     assert.match(await repo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+print\("uncommitted"\)$/m);

@@ -1,6 +1,7 @@
 import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import { applySeries, readSeries, type ApplyResult } from '../series.js';
+import { planChangesNothing, planExport } from '../export.js';
 import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
 
@@ -42,7 +43,22 @@ export async function upstreamState(project: Project, deps: Deps, pinCommit: str
       // A series that cannot be read cannot describe the checkout either.
     }
   }
-  return inspectUpstream(deps.git, project.upstreamDir, pinCommit, seriesTree);
+  const state = await inspectUpstream(deps.git, project.upstreamDir, pinCommit, seriesTree);
+  // Same tree is not enough for commits: their messages or their split may hold unexported work.
+  if (state.kind === 'exported' && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
+    return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.commitsAhead };
+  }
+  return state;
+}
+
+/** True when exporting pin..head would leave every patch file as it is. */
+export async function exportChangesNothing(project: Project, deps: Deps, pinCommit: string, head: string): Promise<boolean> {
+  try {
+    const plan = await planExport({ git: deps.git, repoDir: project.upstreamDir, base: pinCommit, head, oldPatches: readSeries(project).patches });
+    return planChangesNothing(plan);
+  } catch {
+    return false; // not exportable as it is (a merge, a missing trailer): it is work to keep
+  }
 }
 
 /** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */

@@ -1,9 +1,9 @@
 import type { Project } from '../config.js';
 import { PatchError, RefusedError } from '../errors.js';
-import { applySeries, readSeries } from '../series.js';
-import { claimCheckout, readPin, withoutBuildOutputs } from '../upstream.js';
+import { readSeries } from '../series.js';
+import { backupBranchName, claimCheckout, readPin } from '../upstream.js';
 import { amPatches, BASE_REF, WORK_BRANCH } from '../workbranch.js';
-import { requireCheckout, upstreamState } from './apply.js';
+import { exportChangesNothing, requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
 
 export interface EditResult {
@@ -27,14 +27,11 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
   // An existing work branch may hold commits that were never exported.
   const branchTip = (await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${WORK_BRANCH}`], { allowFailure: true })).stdout.trim();
   if (branchTip && (state.kind === 'missing' || branchTip !== state.head || state.kind !== 'exported')) {
-    const applied = await applySeries({ git, repoDir: dir, baseCommit: pin.commit, patches: series.patches });
-    const tipTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', `${branchTip}^{tree}`])).stdout.trim());
-    const seriesTree = applied.tree ? await withoutBuildOutputs(git, dir, applied.tree) : '';
-    if (tipTree !== seriesTree) {
+    if (!(await exportChangesNothing(project, deps, pin.commit, branchTip))) {
       if (!opts.force) {
         throw new RefusedError(`the branch ${WORK_BRANCH} in upstream/ holds commits that the patch files do not (${branchTip.slice(0, 12)})`, `export them first (git -C upstream checkout ${WORK_BRANCH} && mlmd-remote export), or keep them under another name (git -C upstream branch -m ${WORK_BRANCH} my-work); --force renames it to a backup branch`);
       }
-      const backup = `mlmd-remote/backup-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}`;
+      const backup = backupBranchName();
       await git(dir, ['branch', '-m', WORK_BRANCH, backup]);
       savedTo = savedTo ? `${savedTo} and branch ${backup}` : `branch ${backup}`;
       log.warn(`${WORK_BRANCH} held unexported commits; renamed it to ${backup}`);

@@ -5,7 +5,7 @@ import { RefusedError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport, type ExportPlan } from '../export.js';
 import { readSeries } from '../series.js';
 import { readPin, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
-import { amInProgress, BASE_REF, stateDir } from '../workbranch.js';
+import { amInProgress, stateDir } from '../workbranch.js';
 import { requireCheckout } from './apply.js';
 import type { Deps } from './deps.js';
 
@@ -43,10 +43,10 @@ export async function exportSeries(opts: { project: Project; verbatim?: boolean;
   if (fs.existsSync(path.join(await stateDir(git, dir), 'rebase', 'state.json')) || (await amInProgress(git, dir))) {
     throw new RefusedError('a rebase is in progress in upstream/', 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort; it exports by itself when it finishes');
   }
-  const dirty = (await git(dir, ['status', '--porcelain', '--untracked-files=no', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.trim();
-  if (dirty) throw new RefusedError(`upstream/ has uncommitted changes that export would leave out:\n${dirty}`, 'commit them (git -C upstream commit -a, with Why/Upstream-Status/Drop-When in the message) or stash them, then export again');
-  const baseRef = await git(dir, ['rev-parse', '--verify', '-q', BASE_REF], { allowFailure: true });
-  const base = baseRef.ok && baseRef.stdout.trim() === pin.commit ? baseRef.stdout.trim() : pin.commit;
+  const dirty = (await git(dir, ['status', '--porcelain', '--untracked-files=all', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.trim();
+  if (dirty) throw new RefusedError(`upstream/ has changes that are not committed, which export would leave out:\n${dirty}`, 'commit them (git -C upstream add ... && git -C upstream commit, with Why/Upstream-Status/Drop-When in the message) or stash them, then export again');
+  // The series is always exported relative to the pin (edit records it as refs/mlmd-remote/base too).
+  const base = pin.commit;
   const head = (await git(dir, ['rev-parse', 'HEAD'])).stdout.trim();
   const step = log.step(`Export ${base.slice(0, 12)}..${head.slice(0, 12)}`);
   const plan = await planExport({ git, repoDir: dir, base, head, oldPatches: readSeries(project).patches, verbatim: opts.verbatim });

@@ -84,7 +84,9 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });
   fs.copyFileSync(project.configPath, path.join(backupDir, 'mlmd-remote.json'));
   if (fs.existsSync(project.workspacePatch)) fs.copyFileSync(project.workspacePatch, path.join(backupDir, 'WORKSPACE.patch'));
-  for (const name of fs.readdirSync(project.patchesDir)) fs.copyFileSync(path.join(project.patchesDir, name), path.join(backupDir, 'patches', name));
+  for (const name of fs.readdirSync(project.patchesDir)) {
+    if (fs.statSync(path.join(project.patchesDir, name)).isFile()) fs.copyFileSync(path.join(project.patchesDir, name), path.join(backupDir, 'patches', name));
+  }
   const origBranch = (await git(dir, ['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true })).stdout.trim() || null;
   const state: RebaseState = {
     schemaVersion: 1,
@@ -211,12 +213,15 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   const step = log.step(`Abort the rebase to ${state.to.tag}`);
   if (await amInProgress(git, dir)) await git(dir, ['am', '--abort'], { allowFailure: true });
   // The superproject's files.
-  fs.copyFileSync(path.join(state.backupDir, 'mlmd-remote.json'), project.configPath);
+  writeFileAtomic(project.configPath, fs.readFileSync(path.join(state.backupDir, 'mlmd-remote.json')));
   if (fs.existsSync(path.join(state.backupDir, 'WORKSPACE.patch'))) fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
   else fs.rmSync(project.workspacePatch, { force: true });
   const saved = new Set(fs.readdirSync(path.join(state.backupDir, 'patches')));
-  for (const name of fs.readdirSync(project.patchesDir)) if (!saved.has(name)) fs.rmSync(path.join(project.patchesDir, name));
-  for (const name of saved) fs.copyFileSync(path.join(state.backupDir, 'patches', name), path.join(project.patchesDir, name));
+  for (const name of fs.readdirSync(project.patchesDir)) {
+    const file = path.join(project.patchesDir, name);
+    if (!saved.has(name) && fs.statSync(file).isFile()) fs.rmSync(file);
+  }
+  for (const name of saved) writeFileAtomic(path.join(project.patchesDir, name), fs.readFileSync(path.join(state.backupDir, 'patches', name)));
   await git(project.root, ['update-index', '--cacheinfo', `160000,${state.from.commit},upstream`]);
   // upstream/: HEAD, branch and work tree as they were; the rebase branch goes.
   await checkoutTree(git, dir, state.orig.head, state.orig.tree);

@@ -13,7 +13,9 @@ export async function seriesAt(git: Git, root: string, rev: string): Promise<Ser
   };
   const config = JSON.parse(await show('mlmd-remote.json')) as { upstream: { tag: string; commit: string } };
   const names = (await show('patches/series')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
-  const patches = [{ name: 'WORKSPACE.patch', bytes: Buffer.from(await show('WORKSPACE.patch')) }];
+  // WORKSPACE.patch is dropped from a series once upstream makes its change.
+  const workspace = await git(root, ['show', `${rev}:WORKSPACE.patch`], { allowFailure: true });
+  const patches = workspace.ok ? [{ name: 'WORKSPACE.patch', bytes: Buffer.from(workspace.stdout) }] : [];
   for (const n of names) patches.push({ name: n, bytes: Buffer.from(await show(`patches/${n}`)) });
   return { rev, pin: { tag: config.upstream.tag, commit: config.upstream.commit }, patches };
 }

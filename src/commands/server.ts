@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
+import { alive } from '../lock.js';
 import { findPython } from '../python.js';
 import { canConnect, referenceMlmdVersion, startReferenceServer } from '../server.js';
 import type { Deps } from './deps.js';
@@ -36,18 +37,19 @@ function readState(project: Project): ServerState | null {
   }
 }
 
-function alive(pid: number): boolean {
+/** The recorded pid is alive and is still our server (a pid may be reused after a reboot). */
+function isOurServer(pid: number): boolean {
+  if (!alive(pid)) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server.py');
   } catch {
-    return false;
+    return true; // no /proc: trust the pid
   }
 }
 
 export async function serverStatus(opts: { project: Project }): Promise<ServerStatus> {
   const state = readState(opts.project);
-  const running = state !== null && alive(state.pid);
+  const running = state !== null && isOurServer(state.pid);
   return { schemaVersion: 1, running, answering: running && (await canConnect(state!.host, state!.port)), state };
 }
 
@@ -74,8 +76,8 @@ export async function serverStop(opts: { project: Project }, deps: Deps): Promis
   const status = await serverStatus(opts);
   if (status.running) {
     process.kill(status.state!.pid, 'SIGTERM');
-    for (let i = 0; i < 100 && alive(status.state!.pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (alive(status.state!.pid)) process.kill(status.state!.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isOurServer(status.state!.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (isOurServer(status.state!.pid)) process.kill(status.state!.pid, 'SIGKILL');
     deps.log.info(`stopped the reference server (pid ${status.state!.pid})`);
   }
   fs.rmSync(stateFile(opts.project), { force: true });

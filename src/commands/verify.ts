@@ -77,10 +77,11 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     step = log.step('Start the reference server (and a slow one) on this host');
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
     const server = await startReferenceServer({ project, runner, log, python, dataDir });
-    const slowServer = await startReferenceServer({ project, runner, log, python, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
-    timings.push({ step: 'server', ms: step.done(`127.0.0.1:${server.port}`) });
+    let slowServer: ServerHandle | undefined;
     platforms = [];
     try {
+      slowServer = await startReferenceServer({ project, runner, log, python, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
+      timings.push({ step: 'server', ms: step.done(`127.0.0.1:${server.port}`) });
       for (const platform of opts.platforms) {
         step = log.step(`Behaviour suite on ${platform} (a cold root filesystem takes minutes)`);
         const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, step });
@@ -90,10 +91,12 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
         if (run.status === 'skipped') log.warn(`SKIPPED ${platform}: ${run.reason}`);
       }
     } finally {
-      await slowServer.stop();
+      await slowServer?.stop();
       await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
+    let dataDir: string | undefined;
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle;
     if (opts.serverAddress) server = await externalServer(opts.serverAddress);
@@ -101,7 +104,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       const version = inspection.metadata['Version']?.[0]?.replace(/[+.]post.*|\+.*/, '') ?? '';
       server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
     } else {
-      server = await startReferenceServer({ project, runner, log, python, dataDir: fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-')) });
+      dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
+      server = await startReferenceServer({ project, runner, log, python, dataDir });
     }
     timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
     try {
@@ -113,12 +117,14 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, address: `${server.host}:${server.port}` }, python: python.version, suite };
     } finally {
       await server.stop();
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }
   const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0)) && !(platforms ?? []).some((p) => p.status === 'failed');
   const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms } : {}), timings };
-  // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels.
-  try {
+  // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels
+  // (only a verification against a live server counts for that).
+  if (live) try {
     writeFileAtomic(`${wheelPath}.verify.json`, `${JSON.stringify(result, null, 2)}\n`);
   } catch {
     log.warn(`could not write ${wheelPath}.verify.json (read-only directory?)`);
@@ -158,7 +164,8 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const python = await findPython(runner, opts.python);
   const spec = readMatrix(project);
   const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
-  const server = await startReferenceServer({ project, runner, log, python, dataDir: fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-')) });
+  const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
+  const server = await startReferenceServer({ project, runner, log, python, dataDir });
   const results: MatrixRowResult[] = [];
   try {
     for (const row of rows) {
@@ -171,6 +178,7 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
     }
   } finally {
     await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
   const drift = rangeDrift(declaredRequirements(setupPatch), spec, Object.fromEntries(results.map((r) => [r.name, r.installed])));
