@@ -41,6 +41,7 @@ remote_only   Behaviour specific to the remote-only wheel (e.g. the
 """
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -55,6 +56,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 SUITE_DIR = Path(__file__).resolve().parent
+
+# A log line of gRPC's C core ("E1126 16:22:25.638460 25081 file.cc:373] ...").
+GRPC_LOG_LINE = re.compile(r"^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] .*$", re.M)
 DEFAULT_SERVER_SCRIPT = SUITE_DIR.parent / "reference_server" / "server.py"
 
 # Bounded wait for a reference server to become ready.
@@ -341,8 +345,19 @@ def _make_tls_with_openssl(files, openssl):
     d = files.dir
 
     def run(*args):
-        subprocess.run([openssl, *args], cwd=d, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Some grpcio releases (seen: 1.80.1 on CPython 3.9) break a forked
+        # child now and then: their fork handler logs "epoll_wait error: Bad
+        # file descriptor" and the child dies before openssl starts. That is
+        # not what this suite tests, so such a start is tried again.
+        for attempt in range(3):
+            try:
+                subprocess.run([openssl, *args], cwd=d, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                return
+            except subprocess.CalledProcessError as err:
+                if attempt == 2 or not GRPC_LOG_LINE.search(
+                        err.stderr.decode(errors="replace")):
+                    raise
 
     (d / "ca.ext").write_text(
         "basicConstraints=critical,CA:TRUE\n"
