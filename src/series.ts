@@ -73,10 +73,15 @@ export function readSeriesList(seriesFile: string): string[] {
   if (!fs.existsSync(seriesFile)) {
     throw new UsageError(`the series file ${seriesFile} does not exist`, 'create patches/series with one patch file name per line');
   }
+  return parseSeriesList(fs.readFileSync(seriesFile, 'utf8'), seriesFile);
+}
+
+/** The patch names of a series file's text (`where` names it in errors): plain names, each once. */
+export function parseSeriesList(text: string, where: string): string[] {
   const names: string[] = [];
   const seen = new Map<string, number>();
   const problems: string[] = [];
-  fs.readFileSync(seriesFile, 'utf8')
+  text
     .split('\n')
     .forEach((raw, i) => {
       const line = raw.replace(/#.*/, '').trim();
@@ -92,7 +97,7 @@ export function readSeriesList(seriesFile: string): string[] {
       seen.set(line, i + 1);
       names.push(line);
     });
-  if (problems.length) throw new UsageError(`${seriesFile} is invalid:\n  ${problems.join('\n  ')}`, 'fix the series file; each patch may appear once');
+  if (problems.length) throw new UsageError(`${where} is invalid:\n  ${problems.join('\n  ')}`, 'fix the series file; each patch may appear once');
   return names;
 }
 

@@ -2,6 +2,7 @@ import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import type { Git } from '../git.js';
 import { reviewSeries, type ReviewResult, type SeriesAtRevision } from '../review.js';
+import { parseSeriesList } from '../series.js';
 import type { Deps } from './deps.js';
 
 /** The series (WORKSPACE.patch first) and pin as committed at `rev`. */
@@ -12,7 +13,7 @@ export async function seriesAt(git: Git, root: string, rev: string): Promise<Ser
     return res.stdout;
   };
   const config = JSON.parse(await show('mlmd-remote.json')) as { upstream: { tag: string; commit: string } };
-  const names = (await show('patches/series')).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  const names = parseSeriesList(await show('patches/series'), `patches/series at ${rev}`);
   // WORKSPACE.patch is dropped from a series once upstream makes its change.
   const workspace = await git(root, ['show', `${rev}:WORKSPACE.patch`], { allowFailure: true });
   const patches = workspace.ok ? [{ name: 'WORKSPACE.patch', bytes: Buffer.from(workspace.stdout) }] : [];
