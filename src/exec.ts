@@ -104,7 +104,8 @@ export function processRunner(log?: Logger): Runner {
       running.delete(proc);
     }
     const exitCode = out.exitCode ?? 1;
-    if (exitCode === 127 || /ENOENT/.test(String(out.stderr))) {
+    // zx runs commands through bash, which answers 127 for a program it cannot find.
+    if (exitCode === 127) {
       if (!opts.allowFailure) throw new MissingToolError(cmd, `install ${cmd} or put it on PATH`);
     }
     const result: RunResult = {
