@@ -40,14 +40,23 @@ function emit(args: GlobalArgs, result: unknown, text: string): void {
 
 let exitCode: number = ExitCode.ok;
 
-/** Runs a command under the checkout's lock, prints its result, and sets the exit code. */
+/** Options several commands share, defined once. */
+const FORCE_OPTION = { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' } as const;
+const UPSTREAM_URL_OPTION = { type: 'string', describe: 'Fetch upstream from this URL, e.g. a mirror (also MLMD_REMOTE_UPSTREAM_URL)' } as const;
+
+/** Commands that change nothing a concurrent run relies on, so they do not wait for the lock. */
+const READ_ONLY = new Set(['review', 'diff-wheel', 'server status']);
+
+/** Runs a command (under the checkout's lock unless it is read-only), prints its result, and sets the exit code. */
 async function run<T>(args: GlobalArgs, name: string, fn: (p: Project, deps: Deps) => Promise<T>, render: (r: T) => string, code: (r: T) => number = () => ExitCode.ok): Promise<void> {
   const p = project(args);
   const deps = await makeDeps(args);
-  const result = await withLock(p.cacheDir, name, async (stale) => {
-    if (stale) deps.log.warn(`an earlier run (${stale.command}, pid ${stale.pid}) was interrupted; its lock was released`);
-    return fn(p, deps);
-  });
+  const result = READ_ONLY.has(name)
+    ? await fn(p, deps)
+    : await withLock(p.cacheDir, name, async (stale) => {
+        if (stale) deps.log.warn(`an earlier run (${stale.command}, pid ${stale.pid}) was interrupted; its lock was released`);
+        return fn(p, deps);
+      });
   emit(args, result, render(result));
   exitCode = code(result);
 }
@@ -65,8 +74,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       'Bring upstream/ to the pinned commit (checking that the tag still names it)',
       (y) =>
         y
-          .option('upstream-url', { type: 'string', describe: 'Fetch upstream from this URL (a mirror); also MLMD_REMOTE_UPSTREAM_URL' })
-          .option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' })
+          .option('upstream-url', UPSTREAM_URL_OPTION)
+          .option('force', FORCE_OPTION)
           .example('$0 sync', 'check out the pin')
           .example('$0 sync --upstream-url https://mirror.example/ml-metadata.git', 'use a mirror'),
       (a) => run(a, 'sync', (p, d) => import('./commands/sync.js').then((m) => m.sync({ project: p, url: a.upstreamUrl, force: a.force }, d)), renderSync),
@@ -77,7 +86,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       (y) =>
         y
           .option('check', { type: 'boolean', default: false, describe: 'Only try the series on a scratch index; change nothing' })
-          .option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' })
+          .option('force', FORCE_OPTION)
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the per-patch report as markdown' }),
       (a) =>
         run(
@@ -91,7 +100,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .command(
       'edit',
       'Turn the series into commits on the branch mlmd-remote/work in upstream/, for editing with git',
-      (y) => y.option('force', { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' }),
+      (y) => y.option('force', FORCE_OPTION),
       (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit),
     )
     .command(
@@ -117,7 +126,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .positional('tag', { type: 'string', describe: 'The upstream tag to move to, e.g. v1.15.0' })
           .option('continue', { type: 'boolean', default: false, describe: 'Resume after resolving a conflict' })
           .option('abort', { type: 'boolean', default: false, describe: 'Undo the rebase: pin, patch files and upstream/ as before' })
-          .option('upstream-url', { type: 'string', describe: 'Upstream URL (also MLMD_REMOTE_UPSTREAM_URL)' })
+          .option('upstream-url', UPSTREAM_URL_OPTION)
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the per-patch report as markdown' })
           .check((a) => {
             if ([Boolean(a.tag), a.continue, a.abort].filter(Boolean).length !== 1) throw new UsageError('give a tag, or --continue, or --abort', 'e.g. mlmd-remote rebase v1.15.0');
@@ -178,7 +187,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('out', { type: 'string', describe: 'Directory for summary.md, summary.json and the wheels (default: .cache/nightly/<date>)' })
           .option('skip-verify', { type: 'boolean', default: false, describe: 'Build but do not verify' })
           .option('list', { type: 'boolean', default: false, describe: 'Only list the newer tags (exit 0 either way); with --json, for a CI matrix' })
-          .option('upstream-url', { type: 'string', describe: 'Upstream URL (also MLMD_REMOTE_UPSTREAM_URL)' }),
+          .option('upstream-url', UPSTREAM_URL_OPTION),
       (a) =>
         run(
           a,
@@ -219,7 +228,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('bazel', { type: 'string', describe: 'Absolute path of a local bazel; skips bazelisk (also MLMD_REMOTE_BAZEL)' })
           .option('bazelrc', { type: 'string', describe: 'An extra .bazelrc to read (e.g. a shared --remote_cache)' })
           .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
-          .option('upstream-url', { type: 'string', describe: 'Upstream URL if a sync is needed (also MLMD_REMOTE_UPSTREAM_URL)' })
+          .option('upstream-url', UPSTREAM_URL_OPTION)
           .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' })
           .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' })
           .option('reproducible-check', { type: 'boolean', default: false, describe: 'Build twice in separate scratch trees; fail unless the two wheels are byte-identical' }),
