@@ -14,6 +14,7 @@ import { stderrLogger } from './log.js';
 import { renderPlatformTable, renderRelease, renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
 import { parsePlatform, PLATFORMS } from './platform.js';
+import { REFERENCE_CHOICES } from './server.js';
 import type { Deps } from './commands/deps.js';
 
 interface GlobalArgs {
@@ -267,6 +268,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('server', { choices: ['reference', 'container', 'none'] as const, default: 'reference' as const, describe: 'reference: MLMD C++ store from the official wheel, run by us; container: a server image via testcontainers; none: static checks only' })
           .option('server-address', { type: 'string', describe: 'Verify against a running server at host:port instead' })
           .option('image', { type: 'string', describe: 'Image for --server container (default: gcr.io/tfx-oss-public/ml_metadata_store_server:<version>)' })
+          .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' })
           .option('python', { type: 'string', describe: 'CPython for the venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the report as markdown (for CI)' })
           .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
@@ -280,7 +282,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           ? run(
               a,
               'verify --matrix',
-              (p, d) => import('./commands/verify.js').then((m) => m.verifyMatrix({ project: p, wheel: a.wheel, python: a.python, rows: a.row }, d)),
+              (p, d) => import('./commands/verify.js').then((m) => m.verifyMatrix({ project: p, wheel: a.wheel, python: a.python, rows: a.row, reference: a.reference }, d)),
               (r) => (a.markdown ? renderMatrixMarkdown(r) : renderMatrix(r)),
               (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
             )
@@ -289,7 +291,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           'verify',
           (p, d) =>
             import('./commands/verify.js').then((m) =>
-              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, python: a.python, platforms: a.platform?.map(parsePlatform) }, d),
+              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform) }, d),
             ),
           (r) => (a.markdown ? (r.platforms ? renderPlatformTable(r) : renderVerifyMarkdown(r)) : renderVerify(r)),
           (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
@@ -299,12 +301,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       y
         .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
         .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
-        .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' }),
+        .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' })
+        .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' }),
       (a) =>
         a.action === 'status'
           ? run(a, 'server status', (p) => import('./commands/server.js').then((m) => m.serverStatus({ project: p })), renderServerStatus, (r) => (r.running ? ExitCode.ok : ExitCode.failure))
           : a.action === 'start'
-            ? run(a, 'server start', (p, d) => import('./commands/server.js').then((m) => m.serverStart({ project: p, port: a.port, python: a.python }, d)), renderServerStatus)
+            ? run(a, 'server start', (p, d) => import('./commands/server.js').then((m) => m.serverStart({ project: p, port: a.port, python: a.python, reference: a.reference }, d)), renderServerStatus)
             : run(a, 'server stop', (p, d) => import('./commands/server.js').then((m) => m.serverStop({ project: p }, d)), () => 'The reference server is stopped.'),
     )
     .demandCommand(1, 'name a command; see --help')

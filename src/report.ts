@@ -70,10 +70,12 @@ export function renderVerify(r: import('./commands/verify.js').VerifyResult): st
     const s = r.live.suite;
     lines.push('', `Behaviour suite against ${r.live.server.description} at ${r.live.server.address} (CPython ${r.live.python}; ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}):`);
     lines.push(`  ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped of ${s.total} in ${formatMs(s.durationMs)}`);
+    if (r.live.server.note) lines.push(`  note: ${r.live.server.note}`);
     for (const f of s.failures) lines.push(`  ✗ ${f.test}: ${f.message.split('\n')[0]}`);
     for (const f of s.skips) lines.push(`  · skipped ${f.test}: ${f.message}`);
   } else if (r.platforms) {
-    lines.push('', 'Behaviour suite on other platforms (server on this host):');
+    lines.push('', `Behaviour suite on other platforms (against the ${r.platformServer?.description ?? 'server'} on this host):`);
+    if (r.platformServer?.note) lines.push(`  note: ${r.platformServer.note}`);
     for (const p of r.platforms) lines.push(`  ${p.status === 'passed' ? '✓' : p.status === 'skipped' ? '· SKIPPED' : '✗'} ${p.platform}${p.machine ? ` (${p.machine}, CPython ${p.python}, grpcio ${p.grpcio}, protobuf ${p.protobuf})` : ''}: ${p.suite ? `${p.suite.passed} passed, ${p.suite.failed} failed, ${p.suite.skipped} skipped` : ''}${p.reason ? ` ${p.reason}` : ''} (${p.seconds.toFixed(0)} s)`);
   } else {
     lines.push('', 'No live checks (--server none).');
@@ -88,6 +90,7 @@ export function renderVerifyMarkdown(r: import('./commands/verify.js').VerifyRes
   if (r.live) {
     const s = r.live.suite;
     lines.push('', `**Behaviour suite** against ${r.live.server.description}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped (${formatMs(s.durationMs)}).`, '');
+    if (r.live.server.note) lines.push(`> **Note:** ${r.live.server.note}`, '');
     lines.push(`Installed: ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     if (s.failures.length) lines.push('', '<details><summary>Failures</summary>', '', ...s.failures.map((f) => `- \`${f.test}\`: ${f.message.split('\n')[0]}`), '', '</details>');
   }
@@ -98,7 +101,7 @@ export function renderServerStatus(s: import('./commands/server.js').ServerStatu
   if (!s.state) return 'No reference server is recorded for this checkout (mlmd-remote server start).';
   const st = s.state;
   if (!s.running) return `The reference server (pid ${st.pid}) is not running.`;
-  return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
+  return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, ...(st.note ? [`  note ${st.note}`] : []), `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
 }
 
 export function renderMatrixMarkdown(r: import('./commands/verify.js').MatrixResult): string {
@@ -288,7 +291,7 @@ export function renderRelease(r: import('./commands/release.js').ReleaseResult):
 
 /** The platform table for the docs and release notes. */
 export function renderPlatformTable(r: import('./commands/verify.js').VerifyResult): string {
-  const lines = [`Behaviour suite of \`${r.wheel.name}\` (sha256 \`${r.wheel.sha256.slice(0, 16)}…\`) inside each platform's root filesystem, against the reference server on the host.`, '', '| platform | machine | CPython | grpcio | protobuf | result | time |', '|---|---|---|---|---|---|---:|'];
+  const lines = [`Behaviour suite of \`${r.wheel.name}\` (sha256 \`${r.wheel.sha256.slice(0, 16)}…\`) inside each platform's root filesystem, against the ${r.platformServer?.description ?? 'reference server'} on the host.`, ...(r.platformServer?.note ? ['', `Note: ${r.platformServer.note}`] : []), '', '| platform | machine | CPython | grpcio | protobuf | result | time |', '|---|---|---|---|---|---|---:|'];
   for (const p of r.platforms ?? []) {
     const result = p.status === 'passed' ? `✅ ${p.suite!.passed} passed${p.suite!.skipped ? `, ${p.suite!.skipped} skipped` : ''}` : p.status === 'skipped' ? `⏭️ skipped: ${p.reason}` : `❌ ${p.suite ? `${p.suite.failed} failed` : 'failed'}: ${p.reason ?? ''}`;
     lines.push(`| ${p.platform} | ${p.machine ?? '—'} | ${p.python ?? '—'} | ${p.grpcio ?? '—'} | ${p.protobuf ?? '—'} | ${result.replace(/\|/g, '\\|')} | ${p.seconds.toFixed(0)} s |`);

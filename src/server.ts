@@ -1,7 +1,11 @@
 /**
  * MLMD gRPC servers to verify against:
  *   reference  tools/reference_server/server.py: MLMD's own C++ store from the
- *              official ml-metadata wheel, served over gRPC, in a venv of ours
+ *              official ml-metadata wheel, served over gRPC. By default the
+ *              very release the wheel was built from: when that release has
+ *              no wheel for this host's CPython, tools/platform/serve.sh runs
+ *              it in a Debian root filesystem whose CPython it supports;
+ *              otherwise (or with --reference native) a venv on this host.
  *   container  a server image (the official one by default) run with testcontainers
  * Both give a handle with an address and stop(); both are ready when the
  * server prints "Server listening on".
@@ -11,7 +15,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Project } from './config.js';
-import { MlmdError, MissingToolError } from './errors.js';
+import { ExitCode, MlmdError, MissingToolError, UsageError } from './errors.js';
+import { platformCacheDir } from './platform.js';
 import { trackProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
@@ -26,6 +31,8 @@ export interface ServerHandle {
   mlmdVersion?: string;
   /** Python of the reference server venv (lets the behaviour suite start extra servers). */
   serverPython?: string;
+  /** Why the server runs another MLMD release than the one asked for. */
+  note?: string;
   stop(): Promise<void>;
 }
 
@@ -76,42 +83,145 @@ export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promis
   clearTimeout(timer);
 }
 
-/** Starts the reference server on 127.0.0.1 with a free port and a SQLite file in `dataDir`. */
-export async function startReferenceServer(opts: {
+/** Which MLMD release the reference server runs. */
+export type ReferenceChoice = 'auto' | 'same-version' | 'native';
+export const REFERENCE_CHOICES = ['auto', 'same-version', 'native'] as const;
+
+export interface ReferencePlan {
+  /** native: a venv on this host's CPython; rootfs: serve.sh in the SERVER_PLATFORM root filesystem. */
+  how: 'native' | 'rootfs';
+  mlmdVersion: string;
+  requirements: string;
+  /** Why the release differs from the one asked for. */
+  note?: string;
+}
+
+/**
+ * Root filesystem for releases without wheels for this host's CPython: Debian
+ * bullseye's CPython 3.9 has official ml-metadata wheels from 1.14.0 to 1.16.0.
+ */
+export const SERVER_PLATFORM = 'cpython-3.9';
+
+/** The upstream release a wheel was built from, from its file name (post-release and local label dropped). */
+export function wheelUpstreamVersion(wheelPath: string): string | undefined {
+  const version = /^[^-]+-(\d[^-]*)-[^-]+-[^-]+-[^-]+\.whl$/.exec(path.basename(wheelPath))?.[1];
+  return version?.replace(/\.post\d+$|\+.*$/, '');
+}
+
+/**
+ * How to serve `wanted`: the host venv when its pinned release is that one, a
+ * root filesystem when tools/reference_server/requirements-<wanted>.txt pins
+ * it, else (auto) the host venv's release with a note saying so.
+ */
+export function planReferenceServer(project: Project, wanted: string | undefined, choice: ReferenceChoice): ReferencePlan {
+  const dir = path.join(project.toolsDir, 'reference_server');
+  const native: ReferencePlan = { how: 'native', mlmdVersion: referenceMlmdVersion(project), requirements: path.join(dir, 'requirements.txt') };
+  if (choice === 'native' || !wanted || wanted === native.mlmdVersion) return native;
+  const requirements = path.join(dir, `requirements-${wanted}.txt`);
+  if (fs.existsSync(requirements)) return { how: 'rootfs', mlmdVersion: wanted, requirements };
+  const why = `no server venv pins ml-metadata ${wanted} (tools/reference_server/requirements-${wanted}.txt)`;
+  if (choice === 'same-version') throw new UsageError(why, `add that file, pinning ml-metadata==${wanted} and its dependencies for CPython 3.9, or use --reference native`);
+  return { ...native, note: `${why}; serving ml-metadata ${native.mlmdVersion} instead` };
+}
+
+interface ReferenceServerOptions {
   project: Project;
   runner: Runner;
   log: Logger;
   python: PythonInfo;
   dataDir: string;
+  /** The MLMD release to serve (the wheel's upstream version); default: the host venv's. */
+  mlmdVersion?: string;
+  reference?: ReferenceChoice;
   port?: number;
   extraArgs?: string[];
   detached?: boolean;
   logFile?: string;
   readyTimeoutMs?: number;
-}): Promise<ServerHandle & { pid: number }> {
-  const venv = await referenceServerVenv(opts);
-  const serverPython = venvPython(venv);
+  /** Progress lines (a root filesystem built the first time takes a minute). */
+  progress?: (line: string) => void;
+}
+
+/**
+ * Starts the reference server on 127.0.0.1 with a free port and a SQLite file
+ * in `dataDir`, serving the release the plan picks. When a root filesystem
+ * cannot be used here (exit 3: not root, no debootstrap; exit 4: mirror or
+ * PyPI unreachable) and the choice is auto, it falls back to the host venv
+ * and says so in a warning and in the handle's note.
+ */
+export async function startReferenceServer(opts: ReferenceServerOptions): Promise<ServerHandle & { pid: number }> {
+  const choice = opts.reference ?? 'auto';
+  const plan = planReferenceServer(opts.project, opts.mlmdVersion, choice);
+  if (plan.how === 'rootfs') {
+    const unavailable = await prepareRootfsServer(opts, plan);
+    if (!unavailable) return startServerProcess(opts, plan);
+    const why = `ml-metadata ${plan.mlmdVersion} cannot run in the ${SERVER_PLATFORM} root filesystem here: ${unavailable}`;
+    if (choice === 'same-version') throw new MlmdError(why, { hint: 'run as root with debootstrap installed (see tools/platform/README.md), or use --reference native', exitCode: ExitCode.missingTool });
+    const fallback = planReferenceServer(opts.project, undefined, 'native');
+    opts.log.warn(`${why}; serving ml-metadata ${fallback.mlmdVersion} on this host instead`);
+    return startServerProcess(opts, { ...fallback, note: `${why}; served ml-metadata ${fallback.mlmdVersion} instead` });
+  }
+  if (plan.note) opts.log.warn(plan.note);
+  return startServerProcess(opts, plan);
+}
+
+function serveScript(project: Project): string {
+  return path.join(project.toolsDir, 'platform', 'serve.sh');
+}
+
+function serveArgs(plan: ReferencePlan): string[] {
+  return ['--platform', SERVER_PLATFORM, '--requirements', plan.requirements, '--cache-dir', platformCacheDir()];
+}
+
+/** Builds (or finds) the cached server tree; the reason when this host cannot, null when ready. */
+async function prepareRootfsServer(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<string | null> {
+  const res = await opts.runner('bash', [serveScript(opts.project), ...serveArgs(plan), '--prepare-only'], {
+    allowFailure: true,
+    onLine: (line) => opts.progress?.(line),
+  });
+  if (res.exitCode === 0) return null;
+  const reason = res.stderr.trim().split('\n').reverse().find((l) => / error: /.test(l))?.replace(/^.*? error: /, '') ?? `serve.sh exited ${res.exitCode}`;
+  if (res.exitCode === 3 || res.exitCode === 4) return reason;
+  throw new MlmdError(`cannot prepare the ml-metadata ${plan.mlmdVersion} server: ${reason}`, { hint: `see ${platformCacheDir()}/server-${SERVER_PLATFORM}-*.log` });
+}
+
+async function startServerProcess(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<ServerHandle & { pid: number }> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  const readyFile = path.join(opts.dataDir, `ready-${process.pid}-${Date.now()}.json`);
-  const args = [referenceServerScript(opts.project), '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(opts.dataDir, 'metadata.sqlite'), '--ready-file', readyFile, ...(opts.extraArgs ?? [])];
+  const readyName = `ready-${process.pid}-${Date.now()}.json`;
+  const serverArgs = (dataDir: string) => ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(dataDir, 'metadata.sqlite'), '--ready-file', path.join(dataDir, readyName), ...(opts.extraArgs ?? [])];
+  let cmd: string;
+  let args: string[];
+  let serverPython: string | undefined;
+  if (plan.how === 'rootfs') {
+    // serve.sh shows the host's data directory to the server as /data.
+    cmd = 'bash';
+    args = [serveScript(opts.project), ...serveArgs(plan), '--data-dir', opts.dataDir, '--', ...serverArgs('/data')];
+  } else {
+    serverPython = venvPython(await referenceServerVenv(opts));
+    cmd = serverPython;
+    args = [referenceServerScript(opts.project), ...serverArgs(opts.dataDir)];
+  }
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
-  const child = spawn(serverPython, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false, env: { ...process.env, PYTHONUNBUFFERED: '1' } });
   if (!opts.detached) trackProcess(child);
   let tail = '';
   child.stderr?.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
   child.stdout?.on('data', () => undefined);
-  const ready = await waitForReadyFile(readyFile, child, () => tail || (opts.logFile ? fs.readFileSync(opts.logFile, 'utf8').slice(-4000) : ''), opts.readyTimeoutMs ?? 90_000, 'the reference server');
+  const what = `the reference server (ml-metadata ${plan.mlmdVersion}${plan.how === 'rootfs' ? ` in the ${SERVER_PLATFORM} root filesystem` : ''})`;
+  const readyFile = path.join(opts.dataDir, readyName);
+  const ready = await waitForReadyFile(readyFile, child, () => tail || (opts.logFile ? fs.readFileSync(opts.logFile, 'utf8').slice(-4000) : ''), opts.readyTimeoutMs ?? 90_000, what);
   fs.rmSync(readyFile, { force: true });
   if (opts.detached) child.unref();
-  const mlmdVersion = ready.mlmd_version ?? referenceMlmdVersion(opts.project);
+  const mlmdVersion = ready.mlmd_version ?? plan.mlmdVersion;
   return {
     kind: 'reference',
     host: '127.0.0.1',
     port: ready.port,
     pid: child.pid!,
-    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC`,
+    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC${plan.how === 'rootfs' ? ` (CPython 3.9, ${SERVER_PLATFORM} root filesystem)` : ''}`,
     mlmdVersion,
     serverPython,
+    ...(plan.note ? { note: plan.note } : {}),
     stop: () => stopProcess(child),
   };
 }

@@ -15,6 +15,8 @@ import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
 import { freePort } from '../src/server.ts';
+import { platformCacheDir } from '../src/platform.ts';
+import type { ServerStatus } from '../src/commands/server.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 
@@ -52,6 +54,22 @@ function containerSkip(): string | false {
     return reason;
   }
   return false;
+}
+
+/** Why a server cannot run in a root filesystem here (tools/platform/serve.sh), or false. */
+function rootfsSkip(): string | false {
+  const reason = process.getuid?.() !== 0
+    ? 'serving ml-metadata 1.14.0 in a root filesystem needs root (chroot, mount)'
+    : spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0
+      ? 'debootstrap is not installed (apt-get install debootstrap), so no CPython 3.9 root filesystem for ml-metadata 1.14.0'
+      : false;
+  if (reason) process.stderr.write(`\nSKIPPING the same-version server test: ${reason}\n`);
+  return reason;
+}
+
+/** Mount points under the root filesystem cache (a server that stopped must leave none). */
+function platformMounts(): string[] {
+  return fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(platformCacheDir()));
 }
 
 /** The locally built reference-server image (built on demand; no registry is needed). */
@@ -135,18 +153,61 @@ describe('the wheel built from real upstream', async () => {
     assert.deepEqual(meta.metadata['Version'], ['1.14.0+remote.1']);
   });
 
-  it('passes verify against the reference server (static checks and the behaviour suite)', { skip }, () => {
+  it('passes verify against the reference server of the same release (static checks and the behaviour suite)', { skip }, () => {
+    // Default (auto): ml-metadata 1.14.0 itself in a CPython 3.9 root filesystem where this host
+    // can run one, else the host venv's 1.16.0 with a note that says why.
+    const sameVersion = rootfsSkip() === false;
     const res = mlmdRemote(['verify', first.wheel.path, '--server', 'reference', '--json']);
     assert.equal(res.status, 0, res.stderr.slice(-3000));
     const report = JSON.parse(res.stdout) as VerifyResult;
     assert.equal(report.ok, true);
     assert.deepEqual(report.static.filter((c) => c.status !== 'pass'), []);
     assert.equal(report.live!.server.kind, 'reference');
-    assert.equal(report.live!.server.mlmdVersion, '1.16.0');
+    if (sameVersion) {
+      assert.equal(report.live!.server.mlmdVersion, '1.14.0');
+      assert.match(report.live!.server.description, /official ml-metadata 1\.14\.0 .*cpython-3\.9 root filesystem/);
+      assert.equal(report.live!.server.note, undefined);
+    } else {
+      assert.equal(report.live!.server.mlmdVersion, '1.16.0');
+      assert.match(report.live!.server.note!, /ml-metadata 1\.14\.0 cannot run in the cpython-3\.9 root filesystem here/);
+      assert.match(res.stderr, /warning: ml-metadata 1\.14\.0 cannot run/);
+    }
     assert.equal(report.live!.suite.failed, 0);
     assert.ok(report.live!.suite.passed >= 30, `${report.live!.suite.passed} behaviour tests passed`);
     const kept = JSON.parse(fs.readFileSync(`${first.wheel.path}.verify.json`, 'utf8')) as VerifyResult;
     assert.equal(kept.wheel.sha256, first.wheel.sha256);
+  });
+
+  it('passes verify against the host venv\'s ml-metadata 1.16.0 with --reference native', { skip }, () => {
+    const res = mlmdRemote(['verify', first.wheel.path, '--reference', 'native', '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    const report = JSON.parse(res.stdout) as VerifyResult;
+    assert.equal(report.live!.server.mlmdVersion, '1.16.0');
+    assert.doesNotMatch(report.live!.server.description, /root filesystem/);
+    assert.ok(report.live!.suite.passed >= 30 && report.live!.suite.failed === 0);
+  });
+
+  it('server start runs ml-metadata 1.14.0 in the background; server stop unmounts everything and keeps the data', { skip: skip || rootfsSkip() }, async () => {
+    const started = mlmdRemote(['server', 'start', '--reference', 'same-version', '--json']);
+    assert.equal(started.status, 0, started.stderr.slice(-3000));
+    let status = JSON.parse(started.stdout) as ServerStatus;
+    try {
+      assert.equal(status.running, true);
+      assert.equal(status.answering, true);
+      assert.equal(status.state!.mlmdVersion, '1.14.0');
+      assert.ok(platformMounts().length > 0, 'the server runs in a mounted root filesystem');
+      // A client on this host (the wheel, in the suite's venv) reaches it and writes to its store.
+      const res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${status.state!.port}`, '--json']);
+      assert.equal(res.status, 0, res.stderr.slice(-3000));
+    } finally {
+      const stopped = mlmdRemote(['server', 'stop', '--json']);
+      assert.equal(stopped.status, 0, stopped.stderr);
+    }
+    const dataDir = status.state!.dataDir;
+    status = JSON.parse(mlmdRemote(['server', 'status', '--json']).stdout) as ServerStatus;
+    assert.equal(status.running, false);
+    assert.deepEqual(platformMounts(), []);
+    assert.ok(fs.statSync(path.join(dataDir, 'metadata.sqlite')).size > 0, 'the store is kept on the host');
   });
 
   it('passes verify against a container started with testcontainers, configured as the official image', { skip: skip || containerSkip() }, () => {

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';
-import { canConnect, referenceMlmdVersion, startReferenceServer } from '../server.js';
+import { canConnect, startReferenceServer, type ReferenceChoice } from '../server.js';
 import type { Deps } from './deps.js';
 
 export interface ServerState {
@@ -15,6 +15,8 @@ export interface ServerState {
   dataDir: string;
   logFile: string;
   mlmdVersion: string;
+  /** Why it serves another release than the pinned upstream one. */
+  note?: string;
   startedAt: string;
 }
 
@@ -41,7 +43,8 @@ function readState(project: Project): ServerState | null {
 function isOurServer(pid: number): boolean {
   if (!alive(pid)) return false;
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server.py');
+    // server.py itself, or serve.sh running it in a root filesystem.
+    return /server\.py|serve\.sh/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return true; // no /proc: trust the pid
   }
@@ -54,7 +57,7 @@ export async function serverStatus(opts: { project: Project }): Promise<ServerSt
 }
 
 /** Starts the reference server in the background for users; it outlives this command. */
-export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string }, deps: Deps): Promise<ServerStatus> {
+export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string; reference?: ReferenceChoice }, deps: Deps): Promise<ServerStatus> {
   const current = await serverStatus(opts);
   if (current.running) {
     throw new MlmdError(`a reference server already runs (pid ${current.state!.pid}, 127.0.0.1:${current.state!.port})`, { hint: 'stop it with: mlmd-remote server stop', exitCode: 3 });
@@ -64,9 +67,11 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   const dataDir = path.resolve(opts.dataDir ?? path.join(dir, 'data'));
   const logFile = path.join(dir, 'server.log');
   const python = await findPython(deps.runner, opts.python);
-  const step = deps.log.step(`Start the reference server (official ml-metadata ${referenceMlmdVersion(opts.project)})`);
-  const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile });
-  const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', startedAt: new Date().toISOString() };
+  // The release the wheel is built from: the pinned upstream tag.
+  const mlmdVersion = opts.project.config.upstream.tag.replace(/^v/, '');
+  const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? 'of this host\'s venv' : mlmdVersion})`);
+  const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
+  const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
   step.done(`127.0.0.1:${handle.port}`);
   return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };

@@ -4,7 +4,7 @@ import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
 import { findPython, venvPython } from '../python.js';
-import { defaultImage, externalServer, referenceServerVenv, startContainerServer, startReferenceServer, type ServerHandle } from '../server.js';
+import { defaultImage, externalServer, referenceServerVenv, startContainerServer, startReferenceServer, wheelUpstreamVersion, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
@@ -20,6 +20,8 @@ export interface VerifyOptions {
   /** Use a running server at host:port instead of starting one. */
   serverAddress?: string;
   image?: string;
+  /** Which MLMD release the reference server runs (default auto: the wheel's own where it can). */
+  reference?: ReferenceChoice;
   python?: string;
   /** pytest -m expression for the behaviour suite. */
   markers?: string;
@@ -34,12 +36,14 @@ export interface VerifyResult {
   wheel: { path: string; name: string; sha256: string };
   static: Check[];
   live: null | {
-    server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; address: string };
+    server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; note?: string; address: string };
     python: string;
     suite: SuiteResult;
   };
   /** With --platform: one run per platform (a skipped platform says why). */
   platforms?: PlatformRun[];
+  /** With --platform: the server on this host the platforms talked to. */
+  platformServer?: { description: string; mlmdVersion?: string; note?: string };
   timings: StepTiming[];
 }
 
@@ -64,6 +68,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const sha256 = sha256File(wheelPath);
   const timings: StepTiming[] = [];
   const python = await findPython(runner, opts.python);
+  const mlmdVersion = wheelUpstreamVersion(wheelPath);
 
   let step = log.step(`Static checks of ${name}`);
   const inspection = await inspectWheel(runner, python.executable, project, wheelPath);
@@ -73,15 +78,18 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
 
   let live: VerifyResult['live'] = null;
   let platforms: PlatformRun[] | undefined;
+  let platformServer: VerifyResult['platformServer'];
   if (opts.platforms?.length) {
     step = log.step('Start the reference server (and a slow one) on this host');
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
-    const server = await startReferenceServer({ project, runner, log, python, dataDir });
+    const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
+    const server = await startReferenceServer({ ...reference, dataDir });
     let slowServer: ServerHandle | undefined;
     platforms = [];
+    platformServer = { description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}) };
     try {
-      slowServer = await startReferenceServer({ project, runner, log, python, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
-      timings.push({ step: 'server', ms: step.done(`127.0.0.1:${server.port}`) });
+      slowServer = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
+      timings.push({ step: 'server', ms: step.done(`ml-metadata ${server.mlmdVersion} at 127.0.0.1:${server.port}`) });
       for (const platform of opts.platforms) {
         step = log.step(`Behaviour suite on ${platform} (a cold root filesystem takes minutes)`);
         const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, step });
@@ -105,7 +113,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
     } else {
       dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
-      server = await startReferenceServer({ project, runner, log, python, dataDir });
+      const progress = (l: string) => step.progress(l);
+      server = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion, reference: opts.reference, progress });
     }
     timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
     try {
@@ -114,14 +123,14 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       const serverPython = server.serverPython ?? venvPython(await referenceServerVenv({ project, runner, log, python }));
       const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server: { ...server, serverPython }, markers: opts.markers, constraints: opts.constraints, step });
       timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
-      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, address: `${server.host}:${server.port}` }, python: python.version, suite };
+      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, python: python.version, suite };
     } finally {
       await server.stop();
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }
   const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0)) && !(platforms ?? []).some((p) => p.status === 'failed');
-  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms } : {}), timings };
+  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms, platformServer } : {}), timings };
   // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels
   // (only a verification against a live server counts for that).
   if (live) try {
@@ -157,7 +166,7 @@ export interface MatrixResult {
 }
 
 /** The behaviour suite once per row of tools/verify/matrix.json, against one reference server. */
-export async function verifyMatrix(opts: { project: Project; wheel?: string; python?: string; rows?: string[] }, deps: Deps): Promise<MatrixResult> {
+export async function verifyMatrix(opts: { project: Project; wheel?: string; python?: string; rows?: string[]; reference?: ReferenceChoice }, deps: Deps): Promise<MatrixResult> {
   const { project } = opts;
   const { runner, log } = deps;
   const wheelPath = resolveWheel(project, opts.wheel);
@@ -165,7 +174,9 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const spec = readMatrix(project);
   const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
   const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
-  const server = await startReferenceServer({ project, runner, log, python, dataDir });
+  const step = log.step('Start the reference server');
+  const server = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l) => step.progress(l) });
+  step.done(server.description);
   const results: MatrixRowResult[] = [];
   try {
     for (const row of rows) {
