@@ -50,7 +50,18 @@ export function readPlatformResult(stdout: string): Record<string, unknown> | nu
   }
 }
 
-export async function runOnPlatform(opts: { project: Project; runner: Runner; platform: PlatformName; wheelPath: string; server: ServerHandle; slowServer?: ServerHandle; slowDelayMs?: number; step?: StepHandle }): Promise<PlatformRun> {
+export async function runOnPlatform(opts: {
+  project: Project;
+  runner: Runner;
+  platform: PlatformName;
+  wheelPath: string;
+  server: ServerHandle;
+  slowServer?: ServerHandle;
+  slowDelayMs?: number;
+  /** A TLS server and the CA file its certificate chains to. */
+  tlsServer?: ServerHandle & { caFile: string };
+  step?: StepHandle;
+}): Promise<PlatformRun> {
   const junit = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platform-')), 'junit.xml');
   const started = Date.now();
   const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, '--cache-dir', platformCacheDir(), '--junit', junit], {
@@ -59,6 +70,7 @@ export async function runOnPlatform(opts: { project: Project; runner: Runner; pl
       MLMD_HOST: opts.server.host,
       MLMD_PORT: String(opts.server.port),
       ...(opts.slowServer ? { MLMD_SLOW_HOST: opts.slowServer.host, MLMD_SLOW_PORT: String(opts.slowServer.port), MLMD_SLOW_DELAY_MS: String(opts.slowDelayMs ?? 400) } : {}),
+      ...(opts.tlsServer ? { MLMD_TLS_HOST: opts.tlsServer.host, MLMD_TLS_PORT: String(opts.tlsServer.port), MLMD_TLS_CA_FILE: opts.tlsServer.caFile } : {}),
     },
     onLine: (l) => opts.step?.progress(l),
   });

@@ -291,7 +291,7 @@ export function renderRelease(r: import('./commands/release.js').ReleaseResult):
 
 /** The platform table for the docs and release notes. */
 export function renderPlatformTable(r: import('./commands/verify.js').VerifyResult): string {
-  const lines = [`Behaviour suite of \`${r.wheel.name}\` (sha256 \`${r.wheel.sha256.slice(0, 16)}…\`) inside each platform's root filesystem, against the ${r.platformServer?.description ?? 'reference server'} on the host.`, ...(r.platformServer?.note ? ['', `Note: ${r.platformServer.note}`] : []), '', '| platform | machine | CPython | grpcio | protobuf | result | time |', '|---|---|---|---|---|---|---:|'];
+  const lines = [`Behaviour suite of \`${r.wheel.name}\` (sha256 \`${r.wheel.sha256.slice(0, 16)}…\`) inside each platform's root filesystem. Server, on the host: ${r.platformServer?.description ?? 'reference server'}.`, ...(r.platformServer?.note ? ['', `Note: ${r.platformServer.note}`] : []), '', '| platform | machine | CPython | grpcio | protobuf | result | time |', '|---|---|---|---|---|---|---:|'];
   for (const p of r.platforms ?? []) {
     const result = p.status === 'passed' ? `✅ ${p.suite!.passed} passed${p.suite!.skipped ? `, ${p.suite!.skipped} skipped` : ''}` : p.status === 'skipped' ? `⏭️ skipped: ${p.reason}` : `❌ ${p.suite ? `${p.suite.failed} failed` : 'failed'}: ${p.reason ?? ''}`;
     lines.push(`| ${p.platform} | ${p.machine ?? '—'} | ${p.python ?? '—'} | ${p.grpcio ?? '—'} | ${p.protobuf ?? '—'} | ${result.replace(/\|/g, '\\|')} | ${p.seconds.toFixed(0)} s |`);

@@ -135,6 +135,8 @@ interface ReferenceServerOptions {
   reference?: ReferenceChoice;
   port?: number;
   extraArgs?: string[];
+  /** Serve TLS with these files (names inside dataDir, which a root filesystem sees as /data). */
+  tls?: { cert: string; key: string };
   detached?: boolean;
   logFile?: string;
   readyTimeoutMs?: number;
@@ -188,7 +190,11 @@ async function prepareRootfsServer(opts: ReferenceServerOptions, plan: Reference
 async function startServerProcess(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<ServerHandle & { pid: number }> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const readyName = `ready-${process.pid}-${Date.now()}.json`;
-  const serverArgs = (dataDir: string) => ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(dataDir, 'metadata.sqlite'), '--ready-file', path.join(dataDir, readyName), ...(opts.extraArgs ?? [])];
+  const serverArgs = (dataDir: string) => [
+    ...['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(dataDir, 'metadata.sqlite'), '--ready-file', path.join(dataDir, readyName)],
+    ...(opts.tls ? ['--tls-cert', path.join(dataDir, opts.tls.cert), '--tls-key', path.join(dataDir, opts.tls.key)] : []),
+    ...(opts.extraArgs ?? []),
+  ];
   let cmd: string;
   let args: string[];
   let serverPython: string | undefined;
@@ -224,6 +230,24 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
     ...(plan.note ? { note: plan.note } : {}),
     stop: () => stopProcess(child),
   };
+}
+
+/**
+ * A throw-away CA and a certificate for 127.0.0.1 and localhost signed by it,
+ * written to `dir` as ca.pem, server.pem and server.key (openssl, EC P-256,
+ * valid two days), for a TLS server that clients in a root filesystem trust.
+ */
+export async function makeTlsMaterial(runner: Runner, dir: string): Promise<{ caFile: string; cert: string; key: string }> {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\n');
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  const openssl = (...args: string[]) => runner('openssl', args, { cwd: dir });
+  for (const stem of ['ca', 'server']) await openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', `${stem}.key`);
+  await openssl('req', '-new', '-key', 'ca.key', '-subj', '/CN=mlmd-remote-verify-ca', '-out', 'ca.csr');
+  await openssl('x509', '-req', '-in', 'ca.csr', '-signkey', 'ca.key', '-days', '2', '-sha256', '-extfile', 'ca.ext', '-out', 'ca.pem');
+  await openssl('req', '-new', '-key', 'server.key', '-subj', '/CN=localhost', '-out', 'server.csr');
+  await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(Date.now()), '-days', '2', '-sha256', '-extfile', 'server.ext', '-out', 'server.pem');
+  return { caFile: path.join(dir, 'ca.pem'), cert: 'server.pem', key: 'server.key' };
 }
 
 /** True when something accepts TCP connections at host:port within the limit. */

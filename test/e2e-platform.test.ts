@@ -2,7 +2,8 @@
  * The point of the wheel, as a test: the behaviour suite passes inside a
  * Debian arm64 root filesystem under qemu, and on CPythons the official 1.14.0
  * wheels do not support (3.13) or that the wheel declares as its oldest
- * Debian-provided one (3.9), against the reference server on this host.
+ * Debian-provided one (3.9), against the reference server on this host, which
+ * runs ml-metadata 1.14.0 itself in the CPython 3.9 root filesystem.
  * A platform this machine cannot run is skipped, loudly, with the reason.
  */
 import assert from 'node:assert/strict';
@@ -42,7 +43,11 @@ describe('the wheel on other platforms', async () => {
       assert.equal(p.status, 'passed', `${p.platform}: ${p.reason}`);
       assert.ok(p.suite!.passed >= 25, `${p.platform}: ${p.suite!.passed} passed`);
       assert.equal(p.suite!.failed, 0);
+      // verify starts a slow and a TLS server for them; only mutual TLS (the suite's own CA) skips.
+      assert.deepEqual(p.suite!.skips.map((s) => s.test), ['test_behaviour::test_mutual_tls'], `${p.platform} skipped more than mutual TLS`);
     }
+    // A host that runs root filesystems serves the wheel's own release from one.
+    assert.equal(report.platformServer!.mlmdVersion, '1.14.0', report.platformServer!.note);
     const arm = report.platforms!.find((p) => p.platform === 'linux/arm64')!;
     if (arm.status === 'passed') assert.equal(arm.machine, 'aarch64');
     const py313 = report.platforms!.find((p) => p.platform === 'cpython-3.13')!;

@@ -4,7 +4,7 @@ import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
 import { findPython, venvPython } from '../python.js';
-import { defaultImage, externalServer, referenceServerVenv, startContainerServer, startReferenceServer, wheelUpstreamVersion, type ReferenceChoice, type ServerHandle } from '../server.js';
+import { defaultImage, externalServer, makeTlsMaterial, referenceServerVenv, startContainerServer, startReferenceServer, wheelUpstreamVersion, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
@@ -80,27 +80,39 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   let platforms: PlatformRun[] | undefined;
   let platformServer: VerifyResult['platformServer'];
   if (opts.platforms?.length) {
-    step = log.step('Start the reference server (and a slow one) on this host');
+    step = log.step('Start the reference server, a slow one and a TLS one on this host');
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
     const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
-    const server = await startReferenceServer({ ...reference, dataDir });
-    let slowServer: ServerHandle | undefined;
+    const servers: ServerHandle[] = [];
     platforms = [];
-    platformServer = { description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}) };
     try {
-      slowServer = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
-      timings.push({ step: 'server', ms: step.done(`ml-metadata ${server.mlmdVersion} at 127.0.0.1:${server.port}`) });
+      const server = await startReferenceServer({ ...reference, dataDir });
+      servers.push(server);
+      platformServer = { description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}) };
+      const slowServer = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
+      servers.push(slowServer);
+      // The suite's own TLS servers cannot start inside a root filesystem; this one serves its TLS tests.
+      let tlsServer: (ServerHandle & { caFile: string }) | undefined;
+      try {
+        const tlsDir = path.join(dataDir, 'tls');
+        const tls = await makeTlsMaterial(runner, tlsDir);
+        const handle = await startReferenceServer({ ...reference, dataDir: tlsDir, tls });
+        servers.push(handle);
+        tlsServer = { ...handle, caFile: tls.caFile };
+      } catch (err) {
+        log.warn(`no TLS server for the platforms, so their TLS tests will skip: ${(err as Error).message.split('\n')[0]}`);
+      }
+      timings.push({ step: 'server', ms: step.done(`ml-metadata ${server.mlmdVersion} at 127.0.0.1:${server.port}${tlsServer ? `, TLS at 127.0.0.1:${tlsServer.port}` : ''}`) });
       for (const platform of opts.platforms) {
         step = log.step(`Behaviour suite on ${platform} (a cold root filesystem takes minutes)`);
-        const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, step });
+        const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, tlsServer, step });
         platforms.push(run);
         const ms = run.status === 'passed' ? step.done(`${run.suite!.passed} passed on ${run.machine} CPython ${run.python}`) : step.fail(`${run.status}: ${run.reason}`);
         timings.push({ step: platform, ms });
         if (run.status === 'skipped') log.warn(`SKIPPED ${platform}: ${run.reason}`);
       }
     } finally {
-      await slowServer?.stop();
-      await server.stop();
+      for (const s of servers.reverse()) await s.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {

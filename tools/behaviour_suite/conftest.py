@@ -59,6 +59,24 @@ SUITE_DIR = Path(__file__).resolve().parent
 
 # A log line of gRPC's C core ("E1126 16:22:25.638460 25081 file.cc:373] ...").
 GRPC_LOG_LINE = re.compile(r"^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] .*$", re.M)
+
+
+def run_child(args, **kwargs):
+    """subprocess.run, tried up to three times while the child dies of gRPC.
+
+    Some grpcio releases (seen: 1.80.1 on CPython 3.9) break a forked child
+    now and then: their fork handler logs "epoll_wait error: Bad file
+    descriptor" and the child dies (often SIGABRT) before it runs its own
+    program. That is the test process's fork, not what a test checks, so
+    such a start is tried again; any other failure is returned as it is.
+    """
+    for attempt in range(3):
+        done = subprocess.run(args, capture_output=True, **kwargs)
+        err = done.stderr.decode(errors="replace") if isinstance(done.stderr, bytes) else done.stderr
+        if done.returncode == 0 or attempt == 2 or not GRPC_LOG_LINE.search(err or ""):
+            return done
+
+
 DEFAULT_SERVER_SCRIPT = SUITE_DIR.parent / "reference_server" / "server.py"
 
 # Bounded wait for a reference server to become ready.
@@ -345,19 +363,9 @@ def _make_tls_with_openssl(files, openssl):
     d = files.dir
 
     def run(*args):
-        # Some grpcio releases (seen: 1.80.1 on CPython 3.9) break a forked
-        # child now and then: their fork handler logs "epoll_wait error: Bad
-        # file descriptor" and the child dies before openssl starts. That is
-        # not what this suite tests, so such a start is tried again.
-        for attempt in range(3):
-            try:
-                subprocess.run([openssl, *args], cwd=d, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                return
-            except subprocess.CalledProcessError as err:
-                if attempt == 2 or not GRPC_LOG_LINE.search(
-                        err.stderr.decode(errors="replace")):
-                    raise
+        done = run_child([openssl, *args], cwd=d)
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
 
     (d / "ca.ext").write_text(
         "basicConstraints=critical,CA:TRUE\n"

@@ -9,7 +9,6 @@ See conftest.py for the environment variables.
 """
 
 import re
-import subprocess
 import sys
 import time
 
@@ -23,7 +22,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from ml_metadata.proto import metadata_store_service_pb2 as svc_pb
 from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
 
-from conftest import GRPC_LOG_LINE, free_port, make_client
+from conftest import GRPC_LOG_LINE, free_port, make_client, run_child
 
 ListOptions = metadata_store.ListOptions
 OrderByField = metadata_store.OrderByField
@@ -875,10 +874,10 @@ def test_deadline_exceeded_against_slow_server(slow_server, uniq):
 def test_package_imports_cleanly_and_exports_the_client_api(mlmd_server):
     # ml_metadata/__init__.py swallows ImportError and writes it to stderr,
     # so a broken import only shows there: check it in a fresh interpreter.
-    probe = subprocess.run(
+    probe = run_child(
         [sys.executable, "-c",
          "import ml_metadata, sys; sys.stdout.write(ml_metadata.__version__)"],
-        capture_output=True, text=True, timeout=60)
+        text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr
     # gRPC's own C-core log lines (some grpcio releases log a poller error at
     # exit) are not ml_metadata's; anything else on stderr is a broken import.
