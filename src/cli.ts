@@ -276,7 +276,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('platform', { type: 'string', array: true, describe: `Run the behaviour suite inside a foreign root filesystem (repeatable): ${PLATFORMS.join(', ')}` })
           .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
           .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
-          .example('$0 verify --server container --image mlmd-remote/reference-server:1.16.0', ''),
+          .example('$0 verify --server container --image mlmd-remote/reference-server:1.14.0', ''),
       (a) =>
         a.matrix
           ? run(

@@ -210,8 +210,12 @@ describe('the wheel built from real upstream', async () => {
     assert.ok(fs.statSync(path.join(dataDir, 'metadata.sqlite')).size > 0, 'the store is kept on the host');
   });
 
-  it('passes verify against a container started with testcontainers, configured as the official image', { skip: skip || containerSkip() }, () => {
+  it('passes verify against a container of the same release (1.14.0), started with testcontainers and configured as the official image', { skip: skip || containerSkip() }, () => {
     const image = ensureLocalImage();
+    // build-image.sh serves the pinned upstream release by default, as the official image of that tag would.
+    assert.equal(image, 'mlmd-remote/reference-server:1.14.0');
+    const label = spawnSync('docker', ['image', 'inspect', '--format', '{{ index .Config.Labels "mlmd-remote.ml-metadata" }}', image], { encoding: 'utf8' });
+    assert.equal(label.stdout.trim(), '1.14.0');
     const res = mlmdRemote(['verify', first.wheel.path, '--server', 'container', '--image', image, '--json']);
     assert.equal(res.status, 0, res.stderr.slice(-3000));
     const report = JSON.parse(res.stdout) as VerifyResult;

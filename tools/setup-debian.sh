@@ -13,8 +13,10 @@ packages=(
   # verify --server container: a Docker engine, and debootstrap for the local image;
   # verify --platform linux/arm64: qemu-user-static and binfmt_misc.
   docker.io debootstrap qemu-user-static binfmt-support
-  # The behaviour suite's TLS tests make certificates with it.
+  # The behaviour suite's TLS tests and verify --platform's TLS server make certificates with it.
   openssl
+  # npm test lints the shell scripts.
+  shellcheck
 )
 
 missing=()

@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';
-import { canConnect, startReferenceServer, type ReferenceChoice } from '../server.js';
+import { canConnect, referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../server.js';
 import type { Deps } from './deps.js';
 
 export interface ServerState {
@@ -69,7 +69,7 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   const python = await findPython(deps.runner, opts.python);
   // The release the wheel is built from: the pinned upstream tag.
   const mlmdVersion = opts.project.config.upstream.tag.replace(/^v/, '');
-  const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? 'of this host\'s venv' : mlmdVersion})`);
+  const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? referenceMlmdVersion(opts.project) : mlmdVersion})`);
   const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
   const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));

@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# Builds the mlmd-remote reference-server image locally: a Debian bookworm
-# root filesystem made with debootstrap, a venv holding the official
-# ml-metadata wheel (tools/reference_server/requirements.txt), and
+# Builds the mlmd-remote reference-server image locally: a Debian root
+# filesystem made with debootstrap, a venv holding the official ml-metadata
+# wheel of one release (tools/reference_server/requirements*.txt), and
 # tools/reference_server/server.py, imported with `docker import` and run the
 # way gcr.io/tfx-oss-public/ml_metadata_store_server runs (GRPC_PORT and
 # METADATA_STORE_SERVER_CONFIG_FILE, shell-form entrypoint). No image
 # registry is used; see README.md beside this file.
 #
-#   tools/container/build-image.sh [--tag NAME:TAG] [--cache-dir DIR]
-#                                  [--mirror URL] [--force]
+#   tools/container/build-image.sh [--mlmd-version V] [--tag NAME:TAG]
+#                                  [--cache-dir DIR] [--mirror URL] [--force]
 #
-#   --tag NAME:TAG   image to create (default mlmd-remote/reference-server:V,
-#                    V = the ml-metadata pin in requirements.txt)
+#   --mlmd-version V the ml-metadata release to serve (default: the pinned
+#                    upstream release of mlmd-remote.json, the one the wheel
+#                    is built from). requirements.txt's release runs on
+#                    bookworm (CPython 3.11); another V needs
+#                    requirements-V.txt and runs on bullseye (CPython 3.9),
+#                    as ml-metadata 1.14.0 has no wheels past CPython 3.10
+#   --tag NAME:TAG   image to create (default mlmd-remote/reference-server:V)
 #   --cache-dir DIR  where the debootstrap base, the downloaded wheels and the
 #                    finished rootfs tarball are kept (default
 #                    $MLMD_REMOTE_CACHE_DIR, else ${XDG_CACHE_HOME:-~/.cache}/mlmd-remote/container)
-#   --mirror URL     Debian mirror for debootstrap (default: the bookworm
-#                    archive apt is configured with on this machine, from
-#                    /etc/apt/sources.list{,.d/*}; else http://deb.debian.org/debian)
+#   --mirror URL     Debian mirror for debootstrap (default: the archive apt
+#                    is configured with on this machine for that Debian
+#                    release, from /etc/apt/sources.list{,.d/*}; else
+#                    http://deb.debian.org/debian)
 #   --force          rebuild everything, ignoring the image and all caches
 #
-# The recipe hash covers this script, requirements.txt and server.py. The image
+# The recipe hash covers this script, the requirements file and server.py. The image
 # carries it as label mlmd-remote.recipe: when the image already has it the
 # script does nothing. The finished rootfs is cached as rootfs-<hash>.tar, so
 # re-importing (e.g. after `docker rmi`) takes seconds; the debootstrap base
@@ -34,14 +40,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tools/platform/debian-mirror.sh
+. "$repo/tools/platform/debian-mirror.sh"
 server_dir=$repo/tools/reference_server
-requirements=$server_dir/requirements.txt
 server_py=$server_dir/server.py
 
-suite=bookworm
 variant=minbase
 include=python3,python3-venv,ca-certificates
-py_version=3.11                  # bookworm's python3; the wheels must match it
 wheel_platform=manylinux2014_x86_64
 prefix=/opt/mlmd-reference        # venv at $prefix/venv, server at $prefix/server.py
 label_key=mlmd-remote.recipe
@@ -56,11 +61,14 @@ no_containers_hint="(without containers, tests can run the same server directly:
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 tag=""
+mlmd_version=""
 cache_dir=${MLMD_REMOTE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/container}
 mirror=""
 force=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --mlmd-version) [ $# -ge 2 ] || die "--mlmd-version needs a value"; mlmd_version=$2; shift 2 ;;
+    --mlmd-version=*) mlmd_version=${1#*=}; shift ;;
     --tag) [ $# -ge 2 ] || die "--tag needs a value"; tag=$2; shift 2 ;;
     --tag=*) tag=${1#*=}; shift ;;
     --cache-dir) [ $# -ge 2 ] || die "--cache-dir needs a value"; cache_dir=$2; shift 2 ;;
@@ -73,11 +81,23 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ -f "$requirements" ] || die "missing $requirements"
 [ -f "$server_py" ] || die "missing $server_py"
-
-mlmd_version=$(sed -n -E 's/^[[:space:]]*ml[-_]metadata[[:space:]]*==[[:space:]]*([^[:space:];#]+).*/\1/Ip' "$requirements" | head -n1)
-[ -n "$mlmd_version" ] || die "no 'ml-metadata==VERSION' pin in $requirements"
+pinned() { sed -n -E 's/^[[:space:]]*ml[-_]metadata[[:space:]]*==[[:space:]]*([^[:space:];#]+).*/\1/Ip' "$1" | head -n1; }
+if [ -z "$mlmd_version" ]; then
+  mlmd_version=$(sed -n -E 's/.*"tag"[[:space:]]*:[[:space:]]*"v?([^"]+)".*/\1/p' "$repo/mlmd-remote.json" | head -n1)
+  [ -n "$mlmd_version" ] || die "no upstream tag in $repo/mlmd-remote.json; name the release with --mlmd-version"
+fi
+# Which Debian has a CPython the release has wheels for.
+if [ "$(pinned "$server_dir/requirements.txt")" = "$mlmd_version" ]; then
+  requirements=$server_dir/requirements.txt
+  suite=bookworm py_version=3.11
+elif [ -f "$server_dir/requirements-$mlmd_version.txt" ]; then
+  requirements=$server_dir/requirements-$mlmd_version.txt
+  suite=bullseye py_version=3.9
+else
+  die "no pins for ml-metadata $mlmd_version: tools/reference_server/requirements.txt pins $(pinned "$server_dir/requirements.txt") and there is no requirements-$mlmd_version.txt"
+fi
+[ "$(pinned "$requirements")" = "$mlmd_version" ] || die "$requirements does not pin ml-metadata==$mlmd_version"
 tag=${tag:-mlmd-remote/reference-server:$mlmd_version}
 
 recipe=$(cat "${BASH_SOURCE[0]}" "$requirements" "$server_py" | sha256sum | cut -c1-64)
@@ -115,45 +135,10 @@ if [ "$force" = 0 ]; then
   [ -n "$have" ] && say "$tag exists with another recipe (${have:0:16}); rebuilding as $short"
 fi
 
-rootfs_tar=$cache_dir/rootfs-$short.tar
-log=$cache_dir/build-$short.log
+rootfs_tar=$cache_dir/rootfs-$mlmd_version-$short.tar
+log=$cache_dir/build-$mlmd_version-$short.log
 
 # --- the root filesystem ----------------------------------------------------
-default_mirror() {
-  # The URI of the first enabled "deb" source for suite $suite (the main
-  # archive, not -updates/-security), in one-line or deb822 format.
-  local files=() f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] && files+=("$f")
-  done
-  [ ${#files[@]} -gt 0 ] || return 0
-  awk -v suite="$suite" '
-    function flush() {
-      if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " suite " ") && uris != "") {
-        split(uris, u, " "); print u[1]; found = 1; exit
-      }
-      types = ""; suites = ""; uris = ""; enabled = ""
-    }
-    FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
-    deb822 {
-      if ($0 ~ /^[ \t]*$/) { flush(); next }
-      if ($0 ~ /^[ \t]*#/) next
-      key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val)
-      if (key == "types") types = val
-      else if (key == "uris") uris = val
-      else if (key == "suites") suites = val
-      else if (key == "enabled") enabled = tolower(val)
-      next
-    }
-    $1 == "deb" {
-      i = 2
-      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-      if ($(i + 1) == suite) { print $i; found = 1; exit }
-    }
-    END { if (!found) flush() }
-  ' "${files[@]}" 2>/dev/null | head -n1
-}
-
 unmount_under() {
   # Unmounts whatever is mounted below $1 (deepest first), e.g. /proc left
   # by an interrupted debootstrap, so that removing $1 cannot reach the host.
@@ -238,7 +223,7 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     step "1/5 reusing the debootstrap base $(basename "$base_tar")"
     tar -C "$rootfs" --numeric-owner -xpf "$base_tar"
   else
-    mirror=${mirror:-$(default_mirror)}
+    mirror=${mirror:-$(debian_mirror "$suite")}
     mirror=${mirror:-http://deb.debian.org/debian}
     step "1/5 debootstrap --variant=$variant --include=$include $suite from $mirror (takes a few minutes)"
     show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Configuring python3 |Base system installed)|E: |W: )'
@@ -264,7 +249,7 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
   req_key=$(printf '%s\n' "$wheel_platform" "$py_version" | cat - "$requirements" | sha256sum | cut -c1-16)
   wheels=$cache_dir/wheels-$req_key
   if [ "$force" = 1 ] || [ ! -e "$wheels/.complete" ]; then
-    step "2/5 pip download (host) of requirements.txt for cp$py_version $wheel_platform into $(basename "$wheels")"
+    step "2/5 pip download (host) of $(basename "$requirements") for cp$py_version $wheel_platform into $(basename "$wheels")"
     rm -rf "$wheels"
     show_pattern='^(Collecting|Saved|Successfully downloaded|ERROR)'
     run_logged "pip download" host_pip download --disable-pip-version-check --progress-bar off \
@@ -295,7 +280,7 @@ import grpc, ml_metadata
 from ml_metadata.metadata_store.pywrap.metadata_store_extension import metadata_store
 print("OK ml-metadata", ml_metadata.__version__, "grpcio", grpc.__version__)'
   got_mlmd=$(chroot_run "$prefix/venv/bin/python" -c 'import ml_metadata; print(ml_metadata.__version__)')
-  [ "$got_mlmd" = "$mlmd_version" ] || die "the venv has ml-metadata $got_mlmd, requirements.txt pins $mlmd_version"
+  [ "$got_mlmd" = "$mlmd_version" ] || die "the venv has ml-metadata $got_mlmd, $(basename "$requirements") pins $mlmd_version"
   run_logged "server.py --help" chroot_run "$prefix/venv/bin/python" "$prefix/server.py" --help
 
   # Docker mounts its own /dev, /proc, /sys, /etc/hosts, /etc/resolv.conf
@@ -305,10 +290,10 @@ print("OK ml-metadata", ml_metadata.__version__, "grpcio", grpc.__version__)'
   echo mlmd-reference >"$rootfs/etc/hostname"
 
   step "5/5 caching the root filesystem as $(basename "$rootfs_tar") ($(du -sh "$rootfs" | cut -f1))"
-  rm -f "$cache_dir"/rootfs-*.tar "$cache_dir"/rootfs-*.tar.tmp
+  rm -f "$cache_dir"/rootfs-"$mlmd_version"-*.tar "$cache_dir"/rootfs-"$mlmd_version"-*.tar.tmp
   tar -C "$rootfs" --numeric-owner -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
   # Keep the cache to the current recipe's log.
-  find "$cache_dir" -maxdepth 1 -name 'build-*.log' ! -name "build-$short.log" -delete
+  find "$cache_dir" -maxdepth 1 -name "build-$mlmd_version-*.log" ! -name "build-$mlmd_version-$short.log" -delete
   cleanup; work=""
 else
   step "reusing the cached root filesystem $(basename "$rootfs_tar")"

@@ -7,7 +7,8 @@
 #
 #   tools/container/smoke-test.sh [--image NAME:TAG] [--port N]
 #
-# Default image: mlmd-remote/reference-server:<ml-metadata pin>. Default port:
+# Default image: mlmd-remote/reference-server:<pinned upstream release>, the
+# one build-image.sh builds by default. Default port:
 # a free one on 127.0.0.1. Removes its containers when done. Exit 0 on success.
 set -euo pipefail
 
@@ -29,8 +30,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -z "$image" ]; then
-  v=$(sed -n -E 's/^[[:space:]]*ml[-_]metadata[[:space:]]*==[[:space:]]*([^[:space:];#]+).*/\1/Ip' \
-    "$repo/tools/reference_server/requirements.txt" | head -n1)
+  v=$(sed -n -E 's/.*"tag"[[:space:]]*:[[:space:]]*"v?([^"]+)".*/\1/p' "$repo/mlmd-remote.json" | head -n1)
   image=mlmd-remote/reference-server:$v
 fi
 command -v docker >/dev/null 2>&1 || die "no docker CLI (--server reference runs the same server without containers)"
@@ -44,7 +44,7 @@ cfg=$(mktemp)
 cid=""
 cleanup() {
   rm -f "$cfg"
-  [ -n "$cid" ] && docker rm -f "$cid" >/dev/null 2>&1 || true
+  if [ -n "$cid" ]; then docker rm -f "$cid" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 cat >"$cfg" <<'EOF'

@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2317  # on_exit and the functions it calls run from traps
+# shellcheck shell=bash disable=SC2317,SC2034  # functions run from traps; variables are read by the entry scripts
 # Debian root filesystems for other platforms, built with debootstrap, cached
 # as tarballs keyed by their recipe, and extracted into throw-away trees to
 # run things in with chroot. Sourced by run-suite.sh (the behaviour suite on
@@ -15,6 +15,8 @@
 # and may define finish RC, called last on every exit.
 
 export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+# shellcheck source=tools/platform/debian-mirror.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
 
 # --- recipes ----------------------------------------------------------------
 # Every platform is: debootstrap --variant=minbase of SUITE for ARCH with
@@ -328,43 +330,6 @@ open_cache() {
   done
 }
 
-default_mirror() {
-  # The main Debian archive apt uses here (a "deb" source whose suites include
-  # a plain release name, not -updates/-security), one-line or deb822 format.
-  grep -qs '^ID=debian' /etc/os-release || return 0
-  local files=() f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] && files+=("$f")
-  done
-  [ ${#files[@]} -gt 0 ] || return 0
-  awk '
-    function plain(s,   n, a, i) { n = split(s, a, " "); for (i = 1; i <= n; i++) if (a[i] ~ /^[a-z]+$/) return 1; return 0 }
-    function flush() {
-      if (types ~ /(^| )deb( |$)/ && enabled != "no" && plain(suites) && uris != "" && uris !~ /security/) {
-        split(uris, u, " "); print u[1]; found = 1; exit
-      }
-      types = ""; suites = ""; uris = ""; enabled = ""
-    }
-    FNR == 1 { flush(); deb822 = (FILENAME ~ /\.sources$/) }
-    deb822 {
-      if ($0 ~ /^[ \t]*$/) { flush(); next }
-      if ($0 ~ /^[ \t]*#/) next
-      key = tolower($1); sub(/:$/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val)
-      if (key == "types") types = val
-      else if (key == "uris") uris = val
-      else if (key == "suites") suites = val
-      else if (key == "enabled") enabled = tolower(val)
-      next
-    }
-    $1 == "deb" {
-      i = 2
-      if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-      if ($(i + 1) ~ /^[a-z]+$/ && $i !~ /security/) { print $i; found = 1; exit }
-    }
-    END { if (!found) flush() }
-  ' "${files[@]}" 2>/dev/null | head -n1
-}
-
 # take_lock NAME FD: holds DIR/.lock-NAME (flock) on file descriptor FD, so
 # concurrent builds of one tarball wait for each other; closing FD (or
 # exiting) releases it.
@@ -385,6 +350,9 @@ ensure_rootfs() {
   if [ "${force:-0}" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     cached=false
     stage=build
+    # Where the packages come from is not part of the recipe.
+    mirror=${mirror:-$(debian_mirror "")}
+    mirror=${mirror:-http://deb.debian.org/debian}
     build_rootfs
     step "rootfs built and cached"
   else
@@ -396,8 +364,6 @@ ensure_rootfs() {
 build_rootfs() {
   command -v debootstrap >/dev/null 2>&1 \
     || fail 3 "debootstrap is not installed, and the $platform rootfs is not cached; run 'apt-get install debootstrap'"
-  mirror=${mirror:-$(default_mirror)}
-  mirror=${mirror:-http://deb.debian.org/debian}
   : >"$build_log"
   say "building the $platform rootfs: Debian $suite $arch, $include (recipe $short; log: $build_log)"
   work=$(mktemp -d "$cache_dir/build.XXXXXX")
