@@ -49,6 +49,31 @@ fail() {
   exit "$code"
 }
 
+# --- options every entry script takes -------------------------------------------
+cache_dir=${MLMD_REMOTE_CACHE_DIR:+$MLMD_REMOTE_CACHE_DIR/platform}
+cache_dir=${cache_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/platform}
+mirror="" force=0 keep_root=0
+# option_value NAME ARGS...: the value of --NAME VALUE or --NAME=VALUE at the
+# front of ARGS (in $value, with $taken words used), else returns 1.
+option_value() {
+  local name=$1; shift
+  case "$1" in
+    "--$name") [ $# -ge 2 ] || { usage >&2; fail 2 "--$name needs a value"; }; value=$2; taken=2 ;;
+    "--$name="*) value=${1#*=}; taken=1 ;;
+    *) return 1 ;;
+  esac
+}
+# common_option ARGS...: takes --platform, --cache-dir, --mirror or --force
+# from the front of ARGS ($taken words), else returns 1.
+common_option() {
+  if option_value platform "$@"; then platform=$value
+  elif option_value cache-dir "$@"; then cache_dir=$value
+  elif option_value mirror "$@"; then mirror=$value
+  elif [ "$1" = --force ]; then force=1; taken=1
+  else return 1
+  fi
+}
+
 # --- trees, mounts and processes ----------------------------------------------
 work=""
 unmount_under() {

@@ -77,26 +77,14 @@ usage() { sed -n '3,/^set -euo/p' "$script_path" | sed '$d; s/^# \{0,1\}//'; }
 
 # --- arguments --------------------------------------------------------------
 wheel=""
-cache_dir=${MLMD_REMOTE_CACHE_DIR:+$MLMD_REMOTE_CACHE_DIR/platform}
-cache_dir=${cache_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/platform}
 junit=""
-mirror=""
-force=0 build_only=0 keep_root=0
+build_only=0
 install_traps
-need() { [ "$2" -ge 2 ] || { usage >&2; fail 2 "$1 needs a value"; }; }
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then shift "$taken"; continue; fi
+  if option_value wheel "$@"; then wheel=$value; shift "$taken"; continue; fi
+  if option_value junit "$@"; then junit=$value; shift "$taken"; continue; fi
   case "$1" in
-    --platform) need "$1" $#; platform=$2; shift 2 ;;
-    --platform=*) platform=${1#*=}; shift ;;
-    --wheel) need "$1" $#; wheel=$2; shift 2 ;;
-    --wheel=*) wheel=${1#*=}; shift ;;
-    --cache-dir) need "$1" $#; cache_dir=$2; shift 2 ;;
-    --cache-dir=*) cache_dir=${1#*=}; shift ;;
-    --junit) need "$1" $#; junit=$2; shift 2 ;;
-    --junit=*) junit=${1#*=}; shift ;;
-    --mirror) need "$1" $#; mirror=$2; shift 2 ;;
-    --mirror=*) mirror=${1#*=}; shift ;;
-    --force) force=1; shift ;;
     --build-only) build_only=1; shift ;;
     --keep-root) keep_root=1; shift ;;
     -h|--help) trap - EXIT; usage; exit 0 ;;

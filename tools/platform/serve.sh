@@ -44,25 +44,13 @@ tool=serve
 
 usage() { sed -n '3,/^set -euo/p' "$script_path" | sed '$d; s/^# \{0,1\}//'; }
 
-requirements="" data_dir=""
-cache_dir=${MLMD_REMOTE_CACHE_DIR:+$MLMD_REMOTE_CACHE_DIR/platform}
-cache_dir=${cache_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/platform}
-mirror="" force=0 keep_root=0 prepare_only=0
+requirements="" data_dir="" prepare_only=0
 install_traps
-need() { [ "$2" -ge 2 ] || { usage >&2; fail 2 "$1 needs a value"; }; }
 while [ $# -gt 0 ]; do
+  if common_option "$@"; then shift "$taken"; continue; fi
+  if option_value requirements "$@"; then requirements=$value; shift "$taken"; continue; fi
+  if option_value data-dir "$@"; then data_dir=$value; shift "$taken"; continue; fi
   case "$1" in
-    --platform) need "$1" $#; platform=$2; shift 2 ;;
-    --platform=*) platform=${1#*=}; shift ;;
-    --requirements) need "$1" $#; requirements=$2; shift 2 ;;
-    --requirements=*) requirements=${1#*=}; shift ;;
-    --data-dir) need "$1" $#; data_dir=$2; shift 2 ;;
-    --data-dir=*) data_dir=${1#*=}; shift ;;
-    --cache-dir) need "$1" $#; cache_dir=$2; shift 2 ;;
-    --cache-dir=*) cache_dir=${1#*=}; shift ;;
-    --mirror) need "$1" $#; mirror=$2; shift 2 ;;
-    --mirror=*) mirror=${1#*=}; shift ;;
-    --force) force=1; shift ;;
     --prepare-only) prepare_only=1; shift ;;
     --) shift; break ;;
     -h|--help) trap - EXIT; usage; exit 0 ;;
