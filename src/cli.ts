@@ -268,7 +268,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('server', { choices: ['reference', 'container', 'none'] as const, default: 'reference' as const, describe: 'reference: MLMD C++ store from the official wheel, run by us; container: a server image via testcontainers; none: static checks only' })
           .option('server-address', { type: 'string', describe: 'Verify against a running server at host:port instead' })
           .option('image', { type: 'string', describe: 'Image for --server container (default: gcr.io/tfx-oss-public/ml_metadata_store_server:<version>)' })
-          .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' })
+          .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root with the right to mount; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' })
           .option('python', { type: 'string', describe: 'CPython for the venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the report as markdown (for CI)' })
           .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
@@ -302,7 +302,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
         .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
         .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' })
-        .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' }),
+        .option('reference', { choices: REFERENCE_CHOICES, default: 'auto' as const, describe: 'Which MLMD release the reference server runs. auto: the one the wheel was built from, in a CPython 3.9 root filesystem when this host has no official wheel for it (needs root with the right to mount; else falls back to native, with a warning); same-version: that or fail; native: the release pinned in tools/reference_server/requirements.txt, on this host' }),
       (a) =>
         a.action === 'status'
           ? run(a, 'server status', (p) => import('./commands/server.js').then((m) => m.serverStatus({ project: p })), renderServerStatus, (r) => (r.running ? ExitCode.ok : ExitCode.failure))

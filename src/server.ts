@@ -70,7 +70,8 @@ async function waitForReadyFile(file: string, child: ChildProcess, stderrTail: (
     if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as { port: number; pid: number; mlmd_version?: string };
     await new Promise((r) => setTimeout(r, 100));
   }
-  child.kill('SIGKILL');
+  // TERM first: serve.sh must get to unmount its root filesystem.
+  await stopProcess(child);
   throw new MlmdError(`${what} did not print "Server listening on" within ${limitMs / 1000} s:\n${stderrTail()}`, { hint: 'see the server log above' });
 }
 
@@ -104,8 +105,9 @@ export const SERVER_PLATFORM = 'cpython-3.9';
 
 /** The upstream release a wheel was built from, from its file name (post-release and local label dropped). */
 export function wheelUpstreamVersion(wheelPath: string): string | undefined {
-  const version = /^[^-]+-(\d[^-]*)-[^-]+-[^-]+-[^-]+\.whl$/.exec(path.basename(wheelPath))?.[1];
-  return version?.replace(/\.post\d+$|\+.*$/, '');
+  // name-version[-build]-python-abi-platform.whl
+  const version = /^[^-]+-(\d[^-]*)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$/.exec(path.basename(wheelPath))?.[1];
+  return version?.replace(/\+.*$/, '').replace(/\.post\d+$/, '');
 }
 
 /**
@@ -146,19 +148,26 @@ interface ReferenceServerOptions {
 
 /**
  * Starts the reference server on 127.0.0.1 with a free port and a SQLite file
- * in `dataDir`, serving the release the plan picks. When a root filesystem
- * cannot be used here (exit 3: not root, no debootstrap; exit 4: mirror or
- * PyPI unreachable) and the choice is auto, it falls back to the host venv
- * and says so in a warning and in the handle's note.
+ * in `dataDir`, serving the release the plan picks. When the root filesystem
+ * cannot be used here (exit 3: not root, cannot mount, no debootstrap; exit 4:
+ * mirror or PyPI unreachable; or the server in it does not start) and the
+ * choice is auto, it falls back to the host venv and says so in a warning and
+ * in the handle's note; same-version fails instead.
  */
 export async function startReferenceServer(opts: ReferenceServerOptions): Promise<ServerHandle & { pid: number }> {
   const choice = opts.reference ?? 'auto';
   const plan = planReferenceServer(opts.project, opts.mlmdVersion, choice);
   if (plan.how === 'rootfs') {
-    const unavailable = await prepareRootfsServer(opts, plan);
-    if (!unavailable) return startServerProcess(opts, plan);
+    let unavailable: string | null;
+    try {
+      unavailable = await prepareRootfsServer(opts, plan);
+      if (!unavailable) return await startServerProcess(opts, plan);
+    } catch (err) {
+      if (choice === 'same-version' || !(err instanceof MlmdError)) throw err;
+      unavailable = err.message.split('\n')[0]!;
+    }
     const why = `ml-metadata ${plan.mlmdVersion} cannot run in the ${SERVER_PLATFORM} root filesystem here: ${unavailable}`;
-    if (choice === 'same-version') throw new MlmdError(why, { hint: 'run as root with debootstrap installed (see tools/platform/README.md), or use --reference native', exitCode: ExitCode.missingTool });
+    if (choice === 'same-version') throw new MlmdError(why, { hint: 'run as root, with the right to mount and debootstrap installed (see tools/platform/README.md), or use --reference native', exitCode: ExitCode.missingTool });
     const fallback = planReferenceServer(opts.project, undefined, 'native');
     opts.log.warn(`${why}; serving ml-metadata ${fallback.mlmdVersion} on this host instead`);
     return startServerProcess(opts, { ...fallback, note: `${why}; served ml-metadata ${fallback.mlmdVersion} instead` });
@@ -184,7 +193,7 @@ async function prepareRootfsServer(opts: ReferenceServerOptions, plan: Reference
   if (res.exitCode === 0) return null;
   const reason = res.stderr.trim().split('\n').reverse().find((l) => / error: /.test(l))?.replace(/^.*? error: /, '') ?? `serve.sh exited ${res.exitCode}`;
   if (res.exitCode === 3 || res.exitCode === 4) return reason;
-  throw new MlmdError(`cannot prepare the ml-metadata ${plan.mlmdVersion} server: ${reason}`, { hint: `see ${platformCacheDir()}/server-${SERVER_PLATFORM}-*.log` });
+  throw new MlmdError(`cannot prepare the ml-metadata ${plan.mlmdVersion} server (serve.sh exit ${res.exitCode}): ${reason}`, { hint: `see ${platformCacheDir()}/server-${SERVER_PLATFORM}-*.log` });
 }
 
 async function startServerProcess(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<ServerHandle & { pid: number }> {

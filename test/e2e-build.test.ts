@@ -5,7 +5,7 @@
  * venv where the client imports with no native module.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { processRunner } from '../src/exec.ts';
 import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
-import { freePort } from '../src/server.ts';
+import { canConnect, freePort } from '../src/server.ts';
 import { platformCacheDir } from '../src/platform.ts';
 import type { ServerStatus } from '../src/commands/server.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
@@ -208,6 +208,34 @@ describe('the wheel built from real upstream', async () => {
     assert.equal(status.running, false);
     assert.deepEqual(platformMounts(), []);
     assert.ok(fs.statSync(path.join(dataDir, 'metadata.sqlite')).size > 0, 'the store is kept on the host');
+  });
+
+  it('serve.sh killed outright takes its server with it; the next run unmounts and keeps the data (paths through symlinks)', { skip: skip || rootfsSkip() }, async () => {
+    // Both directories named through symlinks: the mount checks must see through them.
+    const links = path.join(scratch, 'links');
+    fs.mkdirSync(path.join(links, 'real-data'), { recursive: true });
+    fs.symlinkSync(platformCacheDir(), path.join(links, 'cache'));
+    fs.symlinkSync(path.join(links, 'real-data'), path.join(links, 'data'));
+    const serve = path.join(projectRoot, 'tools', 'platform', 'serve.sh');
+    const common = ['--platform', 'cpython-3.9', '--requirements', path.join(projectRoot, 'tools', 'reference_server', 'requirements-1.14.0.txt'), '--cache-dir', path.join(links, 'cache')];
+    const child = spawn('bash', [serve, ...common, '--data-dir', path.join(links, 'data'), '--', '--port', '0', '--db', '/data/metadata.sqlite', '--ready-file', '/data/ready.json'], { stdio: 'ignore' });
+    const ready = path.join(links, 'real-data', 'ready.json');
+    for (let i = 0; i < 600 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 100));
+    const { port } = JSON.parse(fs.readFileSync(ready, 'utf8')) as { port: number };
+    assert.equal(await canConnect('127.0.0.1', port), true);
+    assert.ok(platformMounts().some((m) => m.endsWith('/root/data')), 'the data directory is bound into the root');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // The server had a parent-death signal.
+    let up = true;
+    for (let i = 0; i < 50 && up; i++) up = await canConnect('127.0.0.1', port, 200);
+    assert.equal(up, false, 'the server died with serve.sh');
+    await new Promise((r) => setTimeout(r, 500)); // until the killed script is reaped
+    const next = spawnSync('bash', [serve, ...common, '--prepare-only'], { encoding: 'utf8' });
+    assert.equal(next.status, 0, next.stderr);
+    assert.match(next.stderr, /removing the stale directory serve\./);
+    assert.deepEqual(platformMounts(), []);
+    assert.ok(fs.statSync(path.join(links, 'real-data', 'metadata.sqlite')).size > 0, 'the store is still on the host');
   });
 
   it('passes verify against a container of the same release (1.14.0), started with testcontainers and configured as the official image', { skip: skip || containerSkip() }, () => {

@@ -63,16 +63,18 @@ describe('the reference server plan', () => {
     assert.equal(wheelUpstreamVersion('dist/ml_metadata_remote-1.14.0-py3-none-any.whl'), '1.14.0');
     assert.equal(wheelUpstreamVersion('ml_metadata_remote-1.14.0.post2-py3-none-any.whl'), '1.14.0');
     assert.equal(wheelUpstreamVersion('ml_metadata-1.14.0+remote.1-py3-none-any.whl'), '1.14.0');
+    assert.equal(wheelUpstreamVersion('ml_metadata-1.14.0.post2+remote.1-py3-none-any.whl'), '1.14.0');
+    assert.equal(wheelUpstreamVersion('ml_metadata_remote-1.14.0-1build-py3-none-any.whl'), '1.14.0');
     assert.equal(wheelUpstreamVersion('no-version.whl'), undefined);
   });
 });
 
 describe('starting a same-version server where no root filesystem can run', () => {
-  /** Fake runner: serve.sh --prepare-only answering as on a host without root. */
-  function fakeServeRunner(calls: string[][]): Runner {
+  /** Fake runner: serve.sh --prepare-only answering with `exitCode` and a last error line. */
+  function fakeServeRunner(calls: string[][], exitCode = 3, error = 'chroot, mount and debootstrap need root; run this as root (e.g. with sudo)'): Runner {
     return async (cmd, args) => {
       calls.push([cmd, ...args]);
-      return { command: [cmd, ...args].join(' '), exitCode: 3, ok: false, durationMs: 1, stdout: '', stderr: 'serve[cpython-3.9]: error: chroot, mount and debootstrap need root; run this as root (e.g. with sudo)\n' };
+      return { command: [cmd, ...args].join(' '), exitCode, ok: false, durationMs: 1, stdout: '', stderr: `serve[cpython-3.9]: error: ${error}\n` };
     };
   }
 
@@ -97,6 +99,26 @@ describe('starting a same-version server where no root filesystem can run', () =
     await rejection(() => startReferenceServer({ project, runner: fakeServeRunner(calls), log, python: { executable: 'python3', version: '3.11.7' }, dataDir: tempDir('data'), mlmdVersion: '1.14.0' }));
     assert.ok(log.lines.some((l) => /^warn ml-metadata 1\.14\.0 cannot run in the cpython-3\.9 root filesystem here: chroot, mount and debootstrap need root.*; serving ml-metadata 1\.16\.0 on this host instead$/.test(l)), log.lines.join('\n'));
     assert.ok(calls.length >= 2, 'the host venv was tried after the root filesystem');
+  });
+});
+
+describe('starting a same-version server when serve.sh fails otherwise', () => {
+  it('fails with same-version, naming serve.sh\'s exit and error', async () => {
+    const calls: string[][] = [];
+    const runner: Runner = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      return { command: cmd, exitCode: 32, ok: false, durationMs: 1, stdout: '', stderr: 'mount: permission denied\n' };
+    };
+    const err = await rejection(() => startReferenceServer({ project: fixtureProject(), runner, log: recordingLogger(), python: { executable: 'python3', version: '3.11.7' }, dataDir: tempDir('data'), mlmdVersion: '1.14.0', reference: 'same-version' }));
+    assert.ok(err instanceof MlmdError);
+    assert.match(err.message, /cannot prepare the ml-metadata 1\.14\.0 server \(serve\.sh exit 32\)/);
+  });
+
+  it('with auto, falls back to the host venv with a warning that keeps the reason', async () => {
+    const log = recordingLogger();
+    const runner: Runner = async (cmd, args) => ({ command: [cmd, ...args].join(' '), exitCode: 32, ok: false, durationMs: 1, stdout: '', stderr: 'mount: permission denied\n' });
+    await rejection(() => startReferenceServer({ project: fixtureProject(), runner, log, python: { executable: 'python3', version: '3.11.7' }, dataDir: tempDir('data'), mlmdVersion: '1.14.0' }));
+    assert.ok(log.lines.some((l) => /^warn ml-metadata 1\.14\.0 cannot run in the cpython-3\.9 root filesystem here: cannot prepare .*serve\.sh exit 32.*; serving ml-metadata 1\.16\.0 on this host instead$/.test(l)), log.lines.join('\n'));
   });
 });
 

@@ -73,7 +73,7 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
   const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
-  step.done(`127.0.0.1:${handle.port}`);
+  step.done(`ml-metadata ${handle.mlmdVersion} at 127.0.0.1:${handle.port}`);
   return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };
 }
 

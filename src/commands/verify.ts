@@ -88,6 +88,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     try {
       const server = await startReferenceServer({ ...reference, dataDir });
       servers.push(server);
+      // Where the root filesystem failed, the others would only fail (and warn) again.
+      if (server.note) reference.reference = 'native';
       platformServer = { description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}) };
       const slowServer = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
       servers.push(slowServer);
@@ -187,7 +189,9 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
   const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
   const step = log.step('Start the reference server');
-  const server = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l) => step.progress(l) });
+  const started = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l) => step.progress(l) });
+  // The timeout and TLS tests start small servers of their own from the host venv.
+  const server = { ...started, serverPython: started.serverPython ?? venvPython(await referenceServerVenv({ project, runner, log, python })) };
   step.done(server.description);
   const results: MatrixRowResult[] = [];
   try {
@@ -209,7 +213,7 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
     schemaVersion: 1,
     ok: results.every((r) => r.ok) && drift.length === 0,
     wheel: { name: path.basename(wheelPath), sha256: sha256File(wheelPath) },
-    server: server.description,
+    server: server.note ? `${server.description} (${server.note})` : server.description,
     python: python.version,
     rows: results,
     drift,

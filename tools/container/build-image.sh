@@ -223,7 +223,10 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     step "1/5 reusing the debootstrap base $(basename "$base_tar")"
     tar -C "$rootfs" --numeric-owner -xpf "$base_tar"
   else
+    # The host's source for that release, else its main archive (a bookworm
+    # host's mirror carries bullseye too), else Debian's.
     mirror=${mirror:-$(debian_mirror "$suite")}
+    mirror=${mirror:-$(debian_mirror "")}
     mirror=${mirror:-http://deb.debian.org/debian}
     step "1/5 debootstrap --variant=$variant --include=$include $suite from $mirror (takes a few minutes)"
     show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Configuring python3 |Base system installed)|E: |W: )'
@@ -292,8 +295,10 @@ print("OK ml-metadata", ml_metadata.__version__, "grpcio", grpc.__version__)'
   step "5/5 caching the root filesystem as $(basename "$rootfs_tar") ($(du -sh "$rootfs" | cut -f1))"
   rm -f "$cache_dir"/rootfs-"$mlmd_version"-*.tar "$cache_dir"/rootfs-"$mlmd_version"-*.tar.tmp
   tar -C "$rootfs" --numeric-owner -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
-  # Keep the cache to the current recipe's log.
+  # Keep the cache to the current recipe's log, and drop files of the older
+  # naming (rootfs-<recipe>.tar, build-<recipe>.log, before one per release).
   find "$cache_dir" -maxdepth 1 -name "build-$mlmd_version-*.log" ! -name "build-$mlmd_version-$short.log" -delete
+  find "$cache_dir" -maxdepth 1 -regextype posix-extended -regex '.*/(rootfs|build)-[0-9a-f]{16}\.(tar|log)' -delete
   cleanup; work=""
 else
   step "reusing the cached root filesystem $(basename "$rootfs_tar")"

@@ -50,8 +50,8 @@ fail() {
 }
 
 # --- options every entry script takes -------------------------------------------
-cache_dir=${MLMD_REMOTE_CACHE_DIR:+$MLMD_REMOTE_CACHE_DIR/platform}
-cache_dir=${cache_dir:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/platform}
+# Per machine, as mlmd-remote's platformCacheDir() has it.
+cache_dir=${MLMD_REMOTE_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlmd-remote/platform}
 mirror="" force=0 keep_root=0
 # option_value NAME ARGS...: the value of --NAME VALUE or --NAME=VALUE at the
 # front of ARGS (in $value, with $taken words used), else returns 1.
@@ -76,6 +76,15 @@ common_option() {
 
 # --- trees, mounts and processes ----------------------------------------------
 work=""
+# real_dir DIR WHAT: DIR's physical path (symlinks resolved, as /proc/mounts
+# shows it). Refuses paths /proc/mounts would escape (spaces, backslashes),
+# which the mount checks below could not match.
+real_dir() {
+  local dir
+  dir=$(cd "$1" 2>/dev/null && pwd -P) || fail 2 "cannot use $1 as the $2"
+  case "$dir" in *[[:space:]\\]*) fail 2 "the $2 $dir has a space or backslash in its path; choose another" ;; esac
+  printf '%s\n' "$dir"
+}
 unmount_under() {
   # Unmounts whatever is mounted at or below $1, deepest first.
   local dir=$1 m
@@ -83,7 +92,14 @@ unmount_under() {
     while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
 }
 mounted_under() {
-  awk -v d="$1/" 'index($2 "/", d) == 1 { n++ } END { exit !(n > 0) }' /proc/mounts 2>/dev/null
+  awk -v d="$1/" 'index($2 "/", d) == 1 { n++ } END { exit !(n > 0) }' /proc/mounts 2>/dev/null && return 0
+  # Belt and braces: ask the kernel about the places we mount on, whatever
+  # their spelling.
+  local m
+  for m in "$1" "$1"/{dev,proc,sys,tmp,data} "$1"/root "$1"/root/{dev,proc,sys,tmp,data,opt/mlmd-server/app}; do
+    mountpoint -q "$m" 2>/dev/null && return 0
+  done
+  return 1
 }
 kill_rooted_in() {
   # Kills the processes whose root directory is inside $1: those we started
@@ -126,7 +142,11 @@ cleanup() {
 }
 on_exit() {
   local rc=$?
-  trap - EXIT INT TERM
+  # Clean-up must finish: no second signal (a Ctrl-C reaches us and mlmd-remote,
+  # which then sends TERM) and no failing command may cut it short.
+  set +e
+  trap '' INT TERM HUP
+  trap - EXIT
   stop_children
   cleanup
   if declare -F finish >/dev/null; then finish "$rc"; fi
@@ -179,8 +199,10 @@ run_child() {
 }
 
 group_alive() {
-  # Is any process of group $1 still running (zombies do not count)?
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '
+  # Is any process of group $1 still running (zombies do not count)? cat
+  # fails for a process that exits meanwhile; under pipefail that must not
+  # count as "none".
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v g="$1" '
     { s = $0; sub(/.*\) /, "", s); split(s, a, " "); if (a[3] == g && a[1] != "Z") { found = 1; exit } }
     END { exit !found }'
 }
@@ -212,16 +234,22 @@ run_logged() {
   fi
 }
 
-# chroot_env ROOT VAR=VALUE... -- CMD...: a clean environment, nothing of the
-# host's leaks in except what is named.
-chroot_env() {
+# chroot_argv ROOT VAR=VALUE... -- CMD...: sets $argv to the command that
+# runs CMD in ROOT with a clean environment: nothing of the host's leaks in
+# except what is named. chroot_env runs it.
+chroot_argv() {
   local root=$1; shift
   local vars=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
   shift
-  env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    "${vars[@]}" chroot "$root" "$@"
+  argv=(env -i HOME=/root LANG=C.UTF-8 TERM=dumb
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    "${vars[@]}" chroot "$root" "$@")
+}
+chroot_env() {
+  local argv
+  chroot_argv "$@"
+  "${argv[@]}"
 }
 
 mount_pseudo() {
@@ -248,10 +276,18 @@ select_platform() {
 # binfmt_misc handler. Exits 3 when this host cannot run the platform.
 check_host() {
   [ "$(id -u)" = 0 ] || fail 3 "chroot, mount and debootstrap need root; run this as root (e.g. with sudo)"
-  local t
-  for t in chroot mount umount tar sha256sum awk; do
-    command -v "$t" >/dev/null 2>&1 || fail 3 "the host lacks '$t'; install it (coreutils, mount, tar, gawk/mawk)"
+  local t probe
+  for t in chroot mount umount mountpoint unshare tar sha256sum awk; do
+    command -v "$t" >/dev/null 2>&1 || fail 3 "the host lacks '$t'; install it (coreutils, mount, util-linux, tar, gawk/mawk)"
   done
+  # Root without the right to mount (an unprivileged container) cannot run
+  # anything here; try it in a mount namespace of its own, which leaves nothing.
+  probe=$(mktemp -d)
+  if ! unshare -m --propagation private mount -t tmpfs none "$probe" 2>/dev/null; then
+    rmdir "$probe"
+    fail 3 "this root cannot mount (no CAP_SYS_ADMIN, e.g. an unprivileged container); run privileged, or on the host"
+  fi
+  rmdir "$probe"
   host_arch=$(dpkg --print-architecture 2>/dev/null || true)
   if [ -z "$host_arch" ]; then
     case "$(uname -m)" in
@@ -329,8 +365,8 @@ check_runs() {
 # open_cache: the cache directory, the recipe key and the tarball's name, and
 # removes the throw-away trees of runs that died without cleaning up.
 open_cache() {
-  mkdir -p "$cache_dir"
-  cache_dir=$(cd "$cache_dir" && pwd)
+  mkdir -p "$cache_dir" || fail 2 "cannot create the cache directory $cache_dir"
+  cache_dir=$(real_dir "$cache_dir" "cache directory")
   # The key is what decides the tarball's content: the build function itself
   # and the platform's parameters. Editing anything else here, or the entry
   # scripts, keeps the cached rootfs.

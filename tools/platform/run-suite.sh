@@ -17,8 +17,9 @@
 #   --wheel PATH     the wheel to install (pip install PATH, as a user would;
 #                    its dependencies come from PyPI, resolved in the rootfs)
 #   --cache-dir DIR  where the rootfs tarballs and build logs are kept (default
-#                    $MLMD_REMOTE_CACHE_DIR/platform, else
-#                    ${XDG_CACHE_HOME:-~/.cache}/mlmd-remote/platform)
+#                    $MLMD_REMOTE_PLATFORM_CACHE, else
+#                    ${XDG_CACHE_HOME:-~/.cache}/mlmd-remote/platform, as
+#                    mlmd-remote uses; symlinks are resolved)
 #   --junit FILE     copy pytest's JUnit XML here (default
 #                    DIR/junit-<platform>.xml)
 #   --mirror URL     Debian mirror for debootstrap (default: the Debian archive

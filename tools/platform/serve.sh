@@ -67,13 +67,13 @@ grep -q '^ml-metadata==' "$requirements" || fail 2 "$requirements pins no ml-met
 if [ "$prepare_only" = 0 ]; then
   [ -n "$data_dir" ] || fail 2 "--data-dir is required (the server's SQLite file lives there)"
   mkdir -p "$data_dir" || fail 2 "cannot create the data directory $data_dir"
-  data_dir=$(cd "$data_dir" && pwd)
+  data_dir=$(real_dir "$data_dir" "data directory")
 fi
 mlmd_version=$(sed -n 's/^ml-metadata==\([^ ;#]*\).*/\1/p' "$requirements" | head -n1)
 
 check_host
+command -v setpriv >/dev/null 2>&1 || fail 3 "the host lacks 'setpriv'; install it (util-linux)"
 open_cache
-ensure_rootfs
 
 # --- the server tree (cached) ----------------------------------------------------
 # The rootfs with the server venv installed, kept extracted: the server never
@@ -111,7 +111,11 @@ build_tree() {
   unmount_under "$root"
   mounted_under "$root" && fail 4 "could not unmount everything under $root; unmount it by hand (see /proc/mounts)"
   rm -rf "${root:?}"/dev/* "$root"/tmp/* "$root"/root/.cache
+  # The tree is kept: none of the host's network settings or pip
+  # configuration (it may hold index credentials) stays in it.
+  rm -f "$root/etc/pip.conf" "$root/etc/xdg/pip/pip.conf"
   : >"$root/etc/resolv.conf"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
   if serving; then
     say "keeping the older server trees: a server runs from one"
   else
@@ -123,12 +127,15 @@ build_tree() {
   cleanup
 }
 
+# Lock order: the server tree's (fd 8), then the rootfs's (fd 9), and the
+# rootfs is only needed when the tree is built.
 take_lock "server-$slug" 8
 if [ "$force" = 1 ] && [ -d "$tree" ]; then
   serving && fail 4 "--force would replace $tree, which a running server uses; stop it first"
   rm -rf --one-file-system "$tree"
 fi
 if [ ! -d "$tree" ]; then
+  ensure_rootfs
   stage=build
   build_tree
 else
@@ -163,8 +170,12 @@ mount --bind "$(dirname "$server_py")" "$root/opt/mlmd-server/app"
 mount -o remount,bind,ro "$root/opt/mlmd-server/app"
 stage=serve
 step "ml-metadata $mlmd_version (CPython $want_py, $distro) serving from $data_dir: server.py ${server_args[*]}"
+chroot_argv "$root" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 -- "$venv/bin/python" /opt/mlmd-server/app/server.py "${server_args[@]}"
+# The server is our direct child (the subshell execs) with a parent-death
+# signal: if this script is killed outright, so is the server. The next
+# serve.sh or run-suite.sh then removes the mounts left behind.
 set -m
-chroot_env "$root" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 -- "$venv/bin/python" /opt/mlmd-server/app/server.py "${server_args[@]}" </dev/null &
+( exec setpriv --pdeathsig KILL "${argv[@]}" ) </dev/null &
 child=$!
 set +m
 rc=0
