@@ -56,10 +56,8 @@ export async function runOnPlatform(opts: {
   platform: PlatformName;
   wheelPath: string;
   server: ServerHandle;
-  slowServer?: ServerHandle;
-  slowDelayMs?: number;
-  /** A TLS server and the CA file its certificate chains to. */
-  tlsServer?: ServerHandle & { caFile: string };
+  /** The extra servers for the timeout and TLS tests (startHelperServers' env); run-suite.sh copies their files in. */
+  helperEnv?: Record<string, string>;
   step?: StepHandle;
 }): Promise<PlatformRun> {
   const junit = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platform-')), 'junit.xml');
@@ -69,8 +67,7 @@ export async function runOnPlatform(opts: {
     env: {
       MLMD_HOST: opts.server.host,
       MLMD_PORT: String(opts.server.port),
-      ...(opts.slowServer ? { MLMD_SLOW_HOST: opts.slowServer.host, MLMD_SLOW_PORT: String(opts.slowServer.port), MLMD_SLOW_DELAY_MS: String(opts.slowDelayMs ?? 400) } : {}),
-      ...(opts.tlsServer ? { MLMD_TLS_HOST: opts.tlsServer.host, MLMD_TLS_PORT: String(opts.tlsServer.port), MLMD_TLS_CA_FILE: opts.tlsServer.caFile } : {}),
+      ...opts.helperEnv,
     },
     onLine: (l) => opts.step?.progress(l),
   });

@@ -137,8 +137,8 @@ interface ReferenceServerOptions {
   reference?: ReferenceChoice;
   port?: number;
   extraArgs?: string[];
-  /** Serve TLS with these files (names inside dataDir, which a root filesystem sees as /data). */
-  tls?: { cert: string; key: string };
+  /** Serve TLS with these files (names inside dataDir, which a root filesystem sees as /data); with clientCa, require client certificates signed by it. */
+  tls?: { cert: string; key: string; clientCa?: string };
   detached?: boolean;
   logFile?: string;
   readyTimeoutMs?: number;
@@ -202,6 +202,7 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
   const serverArgs = (dataDir: string) => [
     ...['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(dataDir, 'metadata.sqlite'), '--ready-file', path.join(dataDir, readyName)],
     ...(opts.tls ? ['--tls-cert', path.join(dataDir, opts.tls.cert), '--tls-key', path.join(dataDir, opts.tls.key)] : []),
+    ...(opts.tls?.clientCa ? ['--tls-client-ca', path.join(dataDir, opts.tls.clientCa)] : []),
     ...(opts.extraArgs ?? []),
   ];
   let cmd: string;
@@ -241,22 +242,87 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
   };
 }
 
+export interface TlsMaterial {
+  /** Host paths: the CA, and a client certificate and key it signed. */
+  caFile: string;
+  clientCert: string;
+  clientKey: string;
+  /** File names in the same directory: the server's certificate and key (for 127.0.0.1 and localhost), the CA. */
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 /**
- * A throw-away CA and a certificate for 127.0.0.1 and localhost signed by it,
- * written to `dir` as ca.pem, server.pem and server.key (openssl, EC P-256,
- * valid two days), for a TLS server that clients in a root filesystem trust.
+ * A throw-away CA (EC P-256, valid two days) and a server and a client
+ * certificate signed by it, made with openssl in `dir`: ca.pem, server.pem,
+ * server.key, client.pem, client.key.
  */
-export async function makeTlsMaterial(runner: Runner, dir: string): Promise<{ caFile: string; cert: string; key: string }> {
+export async function makeTlsMaterial(runner: Runner, dir: string): Promise<TlsMaterial> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\n');
   fs.writeFileSync(path.join(dir, 'server.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  fs.writeFileSync(path.join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
   const openssl = (...args: string[]) => runner('openssl', args, { cwd: dir });
-  for (const stem of ['ca', 'server']) await openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', `${stem}.key`);
+  for (const stem of ['ca', 'server', 'client']) await openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', `${stem}.key`);
   await openssl('req', '-new', '-key', 'ca.key', '-subj', '/CN=mlmd-remote-verify-ca', '-out', 'ca.csr');
   await openssl('x509', '-req', '-in', 'ca.csr', '-signkey', 'ca.key', '-days', '2', '-sha256', '-extfile', 'ca.ext', '-out', 'ca.pem');
-  await openssl('req', '-new', '-key', 'server.key', '-subj', '/CN=localhost', '-out', 'server.csr');
-  await openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(Date.now()), '-days', '2', '-sha256', '-extfile', 'server.ext', '-out', 'server.pem');
-  return { caFile: path.join(dir, 'ca.pem'), cert: 'server.pem', key: 'server.key' };
+  let serial = Date.now();
+  for (const [stem, cn] of [['server', 'localhost'], ['client', 'mlmd-remote-verify-client']] as const) {
+    await openssl('req', '-new', '-key', `${stem}.key`, '-subj', `/CN=${cn}`, '-out', `${stem}.csr`);
+    await openssl('x509', '-req', '-in', `${stem}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial++), '-days', '2', '-sha256', '-extfile', `${stem}.ext`, '-out', `${stem}.pem`);
+  }
+  return { caFile: path.join(dir, 'ca.pem'), clientCert: path.join(dir, 'client.pem'), clientKey: path.join(dir, 'client.key'), cert: 'server.pem', key: 'server.key', ca: 'ca.pem' };
+}
+
+export interface HelperServers {
+  /** What the behaviour suite reads to find them (MLMD_SLOW_*, MLMD_TLS_*, MLMD_MTLS_*). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export const SLOW_DELAY_MS = 400;
+
+/**
+ * The servers the suite's timeout and TLS tests need besides the main one: a
+ * slow one, a TLS one and a mutual-TLS one, started like the main reference
+ * server (so of the same release) with their data and certificates under
+ * `dataDir`. Without openssl the TLS ones are left out, with a warning (their
+ * tests then skip, saying why).
+ */
+export async function startHelperServers(opts: Omit<ReferenceServerOptions, 'dataDir' | 'tls' | 'extraArgs' | 'port' | 'detached' | 'logFile'>, dataDir: string): Promise<HelperServers> {
+  const started: ServerHandle[] = [];
+  const env: Record<string, string> = {};
+  const stop = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    const slow = await startReferenceServer({ ...opts, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', String(SLOW_DELAY_MS)] });
+    started.push(slow);
+    Object.assign(env, { MLMD_SLOW_HOST: slow.host, MLMD_SLOW_PORT: String(slow.port), MLMD_SLOW_DELAY_MS: String(SLOW_DELAY_MS) });
+    let tls: TlsMaterial | undefined;
+    try {
+      tls = await makeTlsMaterial(opts.runner, path.join(dataDir, 'tls'));
+    } catch (err) {
+      opts.log.warn(`no TLS servers, so the TLS tests will skip: openssl failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (tls) {
+      const tlsServer = await startReferenceServer({ ...opts, dataDir: path.join(dataDir, 'tls'), tls });
+      started.push(tlsServer);
+      Object.assign(env, { MLMD_TLS_HOST: tlsServer.host, MLMD_TLS_PORT: String(tlsServer.port), MLMD_TLS_CA_FILE: tls.caFile });
+      // Its own data directory (a root filesystem sees only that one), with copies of the server's files.
+      const mtlsDir = path.join(dataDir, 'mtls');
+      fs.mkdirSync(mtlsDir, { recursive: true });
+      for (const f of [tls.cert, tls.key, tls.ca]) fs.copyFileSync(path.join(dataDir, 'tls', f), path.join(mtlsDir, f));
+      const mtls = await startReferenceServer({ ...opts, dataDir: mtlsDir, tls: { cert: tls.cert, key: tls.key, clientCa: tls.ca } });
+      started.push(mtls);
+      Object.assign(env, { MLMD_MTLS_HOST: mtls.host, MLMD_MTLS_PORT: String(mtls.port), MLMD_MTLS_CA_FILE: tls.caFile, MLMD_MTLS_CLIENT_CERT: tls.clientCert, MLMD_MTLS_CLIENT_KEY: tls.clientKey });
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { env, stop };
 }
 
 /** True when something accepts TCP connections at host:port within the limit. */

@@ -143,6 +143,8 @@ export async function runBehaviourSuite(opts: {
   constraints?: string[];
   /** pytest -m expression. */
   markers?: string;
+  /** Where the suite finds the extra servers (startHelperServers' env). */
+  helperEnv?: Record<string, string>;
   step?: StepHandle;
 }): Promise<SuiteResult> {
   const { runner } = opts;
@@ -169,6 +171,7 @@ export async function runBehaviourSuite(opts: {
           MLMD_HOST: opts.server.host,
           MLMD_PORT: String(opts.server.port),
           ...(opts.server.serverPython ? { MLMD_SERVER_PYTHON: opts.server.serverPython } : {}),
+          ...opts.helperEnv,
         },
         onLine: (l) => opts.step?.progress(l),
       },

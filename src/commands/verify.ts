@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
-import { findPython, venvPython } from '../python.js';
-import { defaultImage, externalServer, makeTlsMaterial, referenceServerVenv, startContainerServer, startReferenceServer, wheelUpstreamVersion, type ReferenceChoice, type ServerHandle } from '../server.js';
+import { findPython } from '../python.js';
+import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
 import { inspectWheel, sha256File } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
@@ -79,68 +79,58 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   let live: VerifyResult['live'] = null;
   let platforms: PlatformRun[] | undefined;
   let platformServer: VerifyResult['platformServer'];
+  const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
   if (opts.platforms?.length) {
-    step = log.step('Start the reference server, a slow one and a TLS one on this host');
+    step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one, on this host');
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
-    const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
-    const servers: ServerHandle[] = [];
+    let server: ServerHandle | undefined;
+    let helpers: HelperServers | undefined;
     platforms = [];
     try {
-      const server = await startReferenceServer({ ...reference, dataDir });
-      servers.push(server);
-      // Where the root filesystem failed, the others would only fail (and warn) again.
-      if (server.note) reference.reference = 'native';
+      server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
       platformServer = { description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}) };
-      const slowServer = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'slow'), extraArgs: ['--delay-ms', '400'] });
-      servers.push(slowServer);
-      // The suite's own TLS servers cannot start inside a root filesystem; this one serves its TLS tests.
-      let tlsServer: (ServerHandle & { caFile: string }) | undefined;
-      try {
-        const tlsDir = path.join(dataDir, 'tls');
-        const tls = await makeTlsMaterial(runner, tlsDir);
-        const handle = await startReferenceServer({ ...reference, dataDir: tlsDir, tls });
-        servers.push(handle);
-        tlsServer = { ...handle, caFile: tls.caFile };
-      } catch (err) {
-        log.warn(`no TLS server for the platforms, so their TLS tests will skip: ${(err as Error).message.split('\n')[0]}`);
-      }
-      timings.push({ step: 'server', ms: step.done(`ml-metadata ${server.mlmdVersion} at 127.0.0.1:${server.port}${tlsServer ? `, TLS at 127.0.0.1:${tlsServer.port}` : ''}`) });
+      // Where the root filesystem failed, the others would only fail (and warn) again.
+      helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
+      timings.push({ step: 'server', ms: step.done(`ml-metadata ${server.mlmdVersion} at 127.0.0.1:${server.port}`) });
       for (const platform of opts.platforms) {
         step = log.step(`Behaviour suite on ${platform} (a cold root filesystem takes minutes)`);
-        const run = await runOnPlatform({ project, runner, platform, wheelPath, server, slowServer, slowDelayMs: 400, tlsServer, step });
+        const run = await runOnPlatform({ project, runner, platform, wheelPath, server, helperEnv: helpers.env, step });
         platforms.push(run);
         const ms = run.status === 'passed' ? step.done(`${run.suite!.passed} passed on ${run.machine} CPython ${run.python}`) : step.fail(`${run.status}: ${run.reason}`);
         timings.push({ step: platform, ms });
         if (run.status === 'skipped') log.warn(`SKIPPED ${platform}: ${run.reason}`);
       }
     } finally {
-      for (const s of servers.reverse()) await s.stop();
+      await helpers?.stop();
+      await server?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
-    let dataDir: string | undefined;
+    const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
-    let server: ServerHandle;
-    if (opts.serverAddress) server = await externalServer(opts.serverAddress);
-    else if (opts.server === 'container') {
-      const version = inspection.metadata['Version']?.[0]?.replace(/[+.]post.*|\+.*/, '') ?? '';
-      server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
-    } else {
-      dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
-      const progress = (l: string) => step.progress(l);
-      server = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion, reference: opts.reference, progress });
-    }
-    timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
+    let server: ServerHandle | undefined;
+    let helpers: HelperServers | undefined;
     try {
+      if (opts.serverAddress) server = await externalServer(opts.serverAddress);
+      else if (opts.server === 'container') {
+        const version = inspection.metadata['Version']?.[0]?.replace(/[+.]post.*|\+.*/, '') ?? '';
+        server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
+      } else {
+        server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
+      }
+      timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
+      // The timeout and TLS tests need servers of their own, of the same release where it can run.
+      step = log.step('Start a slow, a TLS and a mutual-TLS reference server for the timeout and TLS tests');
+      helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
+      timings.push({ step: 'helper servers', ms: step.done() });
       step = log.step('Behaviour suite in a fresh venv');
-      // The timeout and TLS tests start small servers of their own from the reference venv.
-      const serverPython = server.serverPython ?? venvPython(await referenceServerVenv({ project, runner, log, python }));
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server: { ...server, serverPython }, markers: opts.markers, constraints: opts.constraints, step });
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, markers: opts.markers, constraints: opts.constraints, step });
       timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
       live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, python: python.version, suite };
     } finally {
-      await server.stop();
-      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      await helpers?.stop();
+      await server?.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }
   const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0)) && !(platforms ?? []).some((p) => p.status === 'failed');
@@ -188,22 +178,29 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const spec = readMatrix(project);
   const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
   const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
-  const step = log.step('Start the reference server');
-  const started = await startReferenceServer({ project, runner, log, python, dataDir, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l) => step.progress(l) });
-  // The timeout and TLS tests start small servers of their own from the host venv.
-  const server = { ...started, serverPython: started.serverPython ?? venvPython(await referenceServerVenv({ project, runner, log, python })) };
+  const step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one');
+  const reference = { project, runner, log, python, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l: string) => step.progress(l) };
+  const server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
+  let helpers: HelperServers;
+  try {
+    helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   step.done(server.description);
   const results: MatrixRowResult[] = [];
   try {
     for (const row of rows) {
       const step = log.step(`Matrix row "${row.name}" (${Object.entries(row.pins).map(([k, v]) => `${k}==${v}`).join(' ') || 'newest allowed'})`);
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step });
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step });
       const ok = suite.failed === 0 && suite.total > 0;
       if (ok) step.done(`${suite.passed} passed`);
       else step.fail(`${suite.failed} failed`);
       results.push({ name: row.name, pins: row.pins, installed: suite.installed, passed: suite.passed, failed: suite.failed, skipped: suite.skipped, total: suite.total, ok, durationMs: suite.durationMs, failures: suite.failures });
     }
   } finally {
+    await helpers.stop();
     await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

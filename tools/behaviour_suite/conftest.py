@@ -29,6 +29,11 @@ MLMD_TLS_CA_FILE     to the PEM file MLMD_TLS_CA_FILE. Otherwise the suite
                      makes a throw-away CA and server/client certificates
                      (with the ``cryptography`` package if importable, else
                      the ``openssl`` CLI) and starts its own TLS servers.
+MLMD_MTLS_HOST       Optional: an already running TLS server that requires
+MLMD_MTLS_PORT       client certificates signed by MLMD_MTLS_CA_FILE (which
+MLMD_MTLS_CA_FILE    its own certificate chains to as well), and a client
+MLMD_MTLS_CLIENT_CERT certificate and key signed by that CA. Otherwise the
+MLMD_MTLS_CLIENT_KEY suite starts its own mutual-TLS server.
 
 Tests that need a server that can be neither found nor started are skipped
 with a reason naming the missing variable.
@@ -49,6 +54,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -456,9 +462,19 @@ def tls_server(request, run_server_fixture):
 @pytest.fixture(scope="session")
 def mtls_server(request, run_server_fixture):
     """A TLS server that requires client certificates from our test CA."""
+    port = _env_port("MLMD_MTLS_PORT")
+    given = [os.environ.get(v) for v in
+             ("MLMD_MTLS_CA_FILE", "MLMD_MTLS_CLIENT_CERT", "MLMD_MTLS_CLIENT_KEY")]
+    if port is not None and all(given):
+        ca_file, client_cert, client_key = (Path(f) for f in given)
+        return TlsServer(
+            ServerHandle(os.environ.get("MLMD_MTLS_HOST") or "127.0.0.1", port),
+            ca_file.read_text(),
+            SimpleNamespace(client_cert=client_cert, client_key=client_key))
     if not _server_python():
-        pytest.skip("mutual-TLS tests need MLMD_SERVER_PYTHON to start a "
-                    "server with --tls-client-ca")
+        pytest.skip("mutual-TLS tests need MLMD_MTLS_PORT, MLMD_MTLS_CA_FILE, "
+                    "MLMD_MTLS_CLIENT_CERT and MLMD_MTLS_CLIENT_KEY, or "
+                    "MLMD_SERVER_PYTHON to start a server with --tls-client-ca")
     files = request.getfixturevalue("tls_files")
     handle = run_server_fixture("--tls-cert", str(files.server_cert),
                                 "--tls-key", str(files.server_key),

@@ -29,8 +29,9 @@
 #   --keep-root      leave the throw-away rootfs of this run on disk (unmounted)
 #
 # Environment: MLMD_PORT (required unless --build-only) and MLMD_HOST (default
-# 127.0.0.1) name the server; MLMD_SLOW_HOST/PORT/DELAY_MS and
-# MLMD_TLS_HOST/PORT/CA_FILE are passed on when set (the CA file is copied
+# 127.0.0.1) name the server; MLMD_SLOW_HOST/PORT/DELAY_MS,
+# MLMD_TLS_HOST/PORT/CA_FILE and MLMD_MTLS_HOST/PORT/CA_FILE/CLIENT_CERT/
+# CLIENT_KEY are passed on when set (their files are copied
 # into the rootfs). The chroot shares this host's network namespace, so
 # 127.0.0.1 is this host.
 #
@@ -110,9 +111,9 @@ if [ "$build_only" = 0 ]; then
   if ! (exec 3<>"/dev/tcp/$mlmd_host/$mlmd_port") 2>/dev/null; then
     fail 2 "nothing listens on $mlmd_host:$mlmd_port (MLMD_HOST/MLMD_PORT); start the server with 'node bin/mlmd-remote.js server start'"
   fi
-  if [ -n "${MLMD_TLS_CA_FILE:-}" ] && [ ! -r "$MLMD_TLS_CA_FILE" ]; then
-    fail 2 "MLMD_TLS_CA_FILE=$MLMD_TLS_CA_FILE is not a readable file"
-  fi
+  for v in MLMD_TLS_CA_FILE MLMD_MTLS_CA_FILE MLMD_MTLS_CLIENT_CERT MLMD_MTLS_CLIENT_KEY; do
+    if [ -n "${!v:-}" ] && [ ! -r "${!v}" ]; then fail 2 "$v=${!v} is not a readable file"; fi
+  done
 fi
 
 check_host
@@ -179,13 +180,17 @@ step "installed: CPython $py on $got_machine, pip $pip_version, ml-metadata-remo
 # --- the suite ----------------------------------------------------------------
 stage=suite
 suite_env=(MLMD_HOST="$mlmd_host" MLMD_PORT="$mlmd_port" PYTHONDONTWRITEBYTECODE=1)
-for v in MLMD_SLOW_HOST MLMD_SLOW_PORT MLMD_SLOW_DELAY_MS MLMD_TLS_HOST MLMD_TLS_PORT; do
+for v in MLMD_SLOW_HOST MLMD_SLOW_PORT MLMD_SLOW_DELAY_MS MLMD_TLS_HOST MLMD_TLS_PORT MLMD_MTLS_HOST MLMD_MTLS_PORT; do
   [ -n "${!v:-}" ] && suite_env+=("$v=${!v}")
 done
-if [ -n "${MLMD_TLS_CA_FILE:-}" ]; then
-  cp -L "$MLMD_TLS_CA_FILE" "$root/mlmd-platform/tls-ca.pem"
-  suite_env+=(MLMD_TLS_CA_FILE=/mlmd-platform/tls-ca.pem)
-fi
+# The certificate files, copied in under /mlmd-platform/tls/.
+mkdir -p "$root/mlmd-platform/tls"
+for v in MLMD_TLS_CA_FILE MLMD_MTLS_CA_FILE MLMD_MTLS_CLIENT_CERT MLMD_MTLS_CLIENT_KEY; do
+  if [ -n "${!v:-}" ]; then
+    cp -L "${!v}" "$root/mlmd-platform/tls/$v.pem"
+    suite_env+=("$v=/mlmd-platform/tls/$v.pem")
+  fi
+done
 step "pytest /suite against $mlmd_host:$mlmd_port$( [ "$foreign" = 1 ] && echo " (emulated $machine; slower)")"
 suite_start=$(date +%s)
 pytest_exit=0
