@@ -11,7 +11,7 @@ import { UsageError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { StepHandle } from './log.js';
 import type { ServerHandle } from './server.js';
-import { parseJunit, type SuiteResult } from './verify.js';
+import { parseJunit, SUITE_ENV_CLEARED, type SuiteResult } from './verify.js';
 
 export const PLATFORMS = ['linux/arm64', 'cpython-3.13', 'cpython-3.9'] as const;
 export type PlatformName = (typeof PLATFORMS)[number];
@@ -65,6 +65,7 @@ export async function runOnPlatform(opts: {
   const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, '--cache-dir', platformCacheDir(), '--junit', junit], {
     allowFailure: true,
     env: {
+      ...SUITE_ENV_CLEARED,
       MLMD_HOST: opts.server.host,
       MLMD_PORT: String(opts.server.port),
       ...opts.helperEnv,

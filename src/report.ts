@@ -71,6 +71,7 @@ export function renderVerify(r: import('./commands/verify.js').VerifyResult): st
     lines.push('', `Behaviour suite against ${r.live.server.description} at ${r.live.server.address} (CPython ${r.live.python}; ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}):`);
     lines.push(`  ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped of ${s.total} in ${formatMs(s.durationMs)}`);
     if (r.live.server.note) lines.push(`  note: ${r.live.server.note}`);
+    if (r.live.helperNote) lines.push(`  note (slow and TLS servers): ${r.live.helperNote}`);
     for (const f of s.failures) lines.push(`  ✗ ${f.test}: ${f.message.split('\n')[0]}`);
     for (const f of s.skips) lines.push(`  · skipped ${f.test}: ${f.message}`);
   } else if (r.platforms) {

@@ -129,6 +129,14 @@ export function parseJunit(xml: string): Omit<SuiteResult, 'durationMs' | 'insta
 export const SUITE_PACKAGES = ['grpcio', 'protobuf', 'attrs', 'absl-py', 'six'];
 
 /**
+ * The variables the behaviour suite reads, set empty (which it treats as
+ * unset) so that none comes from the caller's environment.
+ */
+export const SUITE_ENV_CLEARED: Readonly<Record<string, string>> = Object.fromEntries(
+  ['MLMD_HOST', 'MLMD_PORT', 'MLMD_SERVER_PYTHON', 'MLMD_SERVER_SCRIPT', 'MLMD_SLOW_HOST', 'MLMD_SLOW_PORT', 'MLMD_SLOW_DELAY_MS', 'MLMD_TLS_HOST', 'MLMD_TLS_PORT', 'MLMD_TLS_CA_FILE', 'MLMD_MTLS_HOST', 'MLMD_MTLS_PORT', 'MLMD_MTLS_CA_FILE', 'MLMD_MTLS_CLIENT_CERT', 'MLMD_MTLS_CLIENT_KEY'].map((v) => [v, '']),
+);
+
+/**
  * Installs the wheel with pip into a fresh venv (its declared dependencies,
  * optionally pinned by `constraints`), then runs the behaviour suite there
  * against `server`.
@@ -168,6 +176,8 @@ export async function runBehaviourSuite(opts: {
         allowFailure: true,
         cwd: dir,
         env: {
+          // Only what we start: none of the user's own suite variables.
+          ...SUITE_ENV_CLEARED,
           MLMD_HOST: opts.server.host,
           MLMD_PORT: String(opts.server.port),
           ...(opts.server.serverPython ? { MLMD_SERVER_PYTHON: opts.server.serverPython } : {}),

@@ -230,7 +230,10 @@ describe('the wheel built from real upstream', async () => {
     await new Promise((r) => child.once('exit', r));
     // The server had a parent-death signal.
     let up = true;
-    for (let i = 0; i < 50 && up; i++) up = await canConnect('127.0.0.1', port, 200);
+    for (let i = 0; i < 50 && up; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      up = await canConnect('127.0.0.1', port, 200);
+    }
     assert.equal(up, false, 'the server died with serve.sh');
     await new Promise((r) => setTimeout(r, 500)); // until the killed script is reaped
     const next = spawnSync('bash', [serve, ...common, '--prepare-only'], { encoding: 'utf8' });

@@ -37,6 +37,8 @@ export interface VerifyResult {
   static: Check[];
   live: null | {
     server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; note?: string; address: string };
+    /** Why the slow and TLS servers run another release than the one asked for. */
+    helperNote?: string;
     python: string;
     suite: SuiteResult;
   };
@@ -126,7 +128,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       step = log.step('Behaviour suite in a fresh venv');
       const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, markers: opts.markers, constraints: opts.constraints, step });
       timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
-      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, python: python.version, suite };
+      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite };
     } finally {
       await helpers?.stop();
       await server?.stop();
@@ -180,28 +182,24 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
   const step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one');
   const reference = { project, runner, log, python, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l: string) => step.progress(l) };
-  const server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
-  let helpers: HelperServers;
-  try {
-    helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
-  } catch (err) {
-    await server.stop();
-    throw err;
-  }
-  step.done(server.description);
+  let server: ServerHandle | undefined;
+  let helpers: HelperServers | undefined;
   const results: MatrixRowResult[] = [];
   try {
+    server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
+    helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
+    step.done(server.description);
     for (const row of rows) {
-      const step = log.step(`Matrix row "${row.name}" (${Object.entries(row.pins).map(([k, v]) => `${k}==${v}`).join(' ') || 'newest allowed'})`);
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step });
+      const rowStep = log.step(`Matrix row "${row.name}" (${Object.entries(row.pins).map(([k, v]) => `${k}==${v}`).join(' ') || 'newest allowed'})`);
+      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step: rowStep });
       const ok = suite.failed === 0 && suite.total > 0;
-      if (ok) step.done(`${suite.passed} passed`);
-      else step.fail(`${suite.failed} failed`);
+      if (ok) rowStep.done(`${suite.passed} passed`);
+      else rowStep.fail(`${suite.failed} failed`);
       results.push({ name: row.name, pins: row.pins, installed: suite.installed, passed: suite.passed, failed: suite.failed, skipped: suite.skipped, total: suite.total, ok, durationMs: suite.durationMs, failures: suite.failures });
     }
   } finally {
-    await helpers.stop();
-    await server.stop();
+    await helpers?.stop();
+    await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
@@ -210,7 +208,7 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
     schemaVersion: 1,
     ok: results.every((r) => r.ok) && drift.length === 0,
     wheel: { name: path.basename(wheelPath), sha256: sha256File(wheelPath) },
-    server: server.note ? `${server.description} (${server.note})` : server.description,
+    server: server!.note ? `${server!.description} (${server!.note})` : server!.description,
     python: python.version,
     rows: results,
     drift,

@@ -462,9 +462,14 @@ def tls_server(request, run_server_fixture):
 @pytest.fixture(scope="session")
 def mtls_server(request, run_server_fixture):
     """A TLS server that requires client certificates from our test CA."""
+    names = ("MLMD_MTLS_PORT", "MLMD_MTLS_CA_FILE", "MLMD_MTLS_CLIENT_CERT",
+             "MLMD_MTLS_CLIENT_KEY")
+    missing = [n for n in names if not os.environ.get(n)]
+    if 0 < len(missing) < len(names) or (missing and os.environ.get("MLMD_MTLS_HOST")):
+        pytest.fail("an external mutual-TLS server needs all of "
+                    + ", ".join(names) + "; missing: " + ", ".join(missing))
     port = _env_port("MLMD_MTLS_PORT")
-    given = [os.environ.get(v) for v in
-             ("MLMD_MTLS_CA_FILE", "MLMD_MTLS_CLIENT_CERT", "MLMD_MTLS_CLIENT_KEY")]
+    given = [os.environ.get(n) for n in names[1:]]
     if port is not None and all(given):
         ca_file, client_cert, client_key = (Path(f) for f in given)
         return TlsServer(
