@@ -20,6 +20,7 @@ import { platformCacheDir } from './platform.js';
 import { trackProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
+import { upstreamVersionOf } from './wheel.js';
 
 export interface ServerHandle {
   kind: 'reference' | 'container' | 'external';
@@ -107,7 +108,7 @@ export const SERVER_PLATFORM = 'cpython-3.9';
 export function wheelUpstreamVersion(wheelPath: string): string | undefined {
   // name-version[-build]-python-abi-platform.whl
   const version = /^[^-]+-(\d[^-]*)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$/.exec(path.basename(wheelPath))?.[1];
-  return version?.replace(/\+.*$/, '').replace(/\.post\d+$/, '');
+  return version === undefined ? undefined : upstreamVersionOf(version);
 }
 
 /**
@@ -184,13 +185,20 @@ function serveArgs(plan: ReferencePlan): string[] {
   return ['--platform', SERVER_PLATFORM, '--requirements', plan.requirements, '--cache-dir', platformCacheDir()];
 }
 
+/** Server trees this process has prepared already (verify starts four servers from one). */
+const preparedTrees = new Set<string>();
+
 /** Builds (or finds) the cached server tree; the reason when this host cannot, null when ready. */
 async function prepareRootfsServer(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<string | null> {
+  if (preparedTrees.has(plan.requirements)) return null;
   const res = await opts.runner('bash', [serveScript(opts.project), ...serveArgs(plan), '--prepare-only'], {
     allowFailure: true,
     onLine: (line) => opts.progress?.(line),
   });
-  if (res.exitCode === 0) return null;
+  if (res.exitCode === 0) {
+    preparedTrees.add(plan.requirements);
+    return null;
+  }
   const reason = res.stderr.trim().split('\n').reverse().find((l) => / error: /.test(l))?.replace(/^.*? error: /, '') ?? `serve.sh exited ${res.exitCode}`;
   if (res.exitCode === 3 || res.exitCode === 4) return reason;
   throw new MlmdError(`cannot prepare the ml-metadata ${plan.mlmdVersion} server (serve.sh exit ${res.exitCode}): ${reason}`, { hint: `see ${platformCacheDir()}/server-${SERVER_PLATFORM}-*.log` });

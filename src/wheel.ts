@@ -59,6 +59,11 @@ export function profileVersion(upstreamVersion: string, profile: BuildProfile, p
   return `${upstreamVersion}${post}${profile.localVersion ? `+${profile.localVersion}` : ''}`;
 }
 
+/** The upstream release a version was made from: profileVersion's inverse (post-release and local label dropped). */
+export function upstreamVersionOf(version: string): string {
+  return version.replace(/\+.*$/, '').replace(/\.post\d+$/, '');
+}
+
 /** Leftovers of an interrupted run: partial wheels in dist/. */
 export function removePartialWheels(distDir: string): string[] {
   if (!fs.existsSync(distDir)) return [];

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BuildError } from '../src/errors.ts';
-import { profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File } from '../src/wheel.ts';
+import { profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, upstreamVersionOf } from '../src/wheel.ts';
 import { cleanupFixtures, tempDir } from './helpers/fixtures.ts';
 
 after(cleanupFixtures);
@@ -111,6 +111,12 @@ describe('removePartialWheels', () => {
 });
 
 describe('versions and hashes', () => {
+  it('upstreamVersionOf undoes profileVersion', () => {
+    for (const [local, post] of [[null, undefined], ['remote.1', undefined], ['remote.1', 2], [null, 3]] as const) {
+      assert.equal(upstreamVersionOf(profileVersion('1.14.0', { distName: 'x', localVersion: local }, post)), '1.14.0');
+    }
+  });
+
   it('profileVersion adds .postN and +local', () => {
     assert.equal(profileVersion('1.14.0', { distName: 'ml-metadata-remote', localVersion: null }), '1.14.0');
     assert.equal(profileVersion('1.14.0', { distName: 'ml-metadata', localVersion: 'remote.1' }), '1.14.0+remote.1');

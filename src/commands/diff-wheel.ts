@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Project } from '../config.js';
 import { MlmdError } from '../errors.js';
 import { findPython, HERMETIC_PIP_ENV } from '../python.js';
-import { inspectWheel, wheelToolPath } from '../wheel.js';
+import { inspectWheel, upstreamVersionOf, wheelToolPath } from '../wheel.js';
 import { diffWheels, type WheelDiff } from '../wheeldiff.js';
 import type { Deps } from './deps.js';
 import { resolveWheel } from './verify.js';
@@ -34,7 +34,7 @@ export async function diffWheel(opts: { project: Project; base?: string; head?: 
   const head = await inspectWheel(deps.runner, python, project, headPath);
   let basePath = opts.base;
   if (!basePath) {
-    const version = (head.metadata['Version']?.[0] ?? '').replace(/\.post\d+|\+.*$/g, '');
+    const version = upstreamVersionOf(head.metadata['Version']?.[0] ?? '');
     const step = deps.log.step(`Fetch the official ml-metadata ${version} wheel`);
     basePath = await officialWheel(project, deps, python, version);
     step.done(path.basename(basePath));

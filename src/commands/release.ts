@@ -6,7 +6,7 @@ import { ensureVenv, findPython, HERMETIC_PIP_ENV, readRequirements, venvPython 
 import { nextPostRelease, rejectsLocalVersions, releaseNotes, simpleIndexFor, updateChangelog, versionsOnIndex } from '../release.js';
 import { readSeries } from '../series.js';
 import { declaredRequirements } from '../verify.js';
-import { inspectWheel, sha256File } from '../wheel.js';
+import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
 import { resolveWheel, verify, type VerifyResult } from './verify.js';
@@ -92,7 +92,7 @@ export async function release(opts: ReleaseOptions, deps: Deps): Promise<Release
     if (page.status === 200) existing = versionsOnIndex(page.text, distName);
     else if (page.status !== 404) throw new MlmdError(`the package index at ${indexUrl} answered HTTP ${page.status}`, { hint: 'check the URL and your access; nothing was uploaded' });
   }
-  const base = version.replace(/\.post\d+$/, '').replace(/\+.*$/, '');
+  const base = upstreamVersionOf(version);
   const post = isLocal ? undefined : existing.includes(version) || existing.some((v) => v.startsWith(`${base}.post`)) ? nextPostRelease(existing, base) : undefined;
   let postRelease: number | null = null;
   if (post !== undefined) {

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
 import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
-import { inspectWheel, sha256File } from '../wheel.js';
+import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
 import type { StepTiming } from './build.js';
@@ -115,8 +115,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     try {
       if (opts.serverAddress) server = await externalServer(opts.serverAddress);
       else if (opts.server === 'container') {
-        const version = inspection.metadata['Version']?.[0]?.replace(/[+.]post.*|\+.*/, '') ?? '';
-        server = await startContainerServer({ image: opts.image ?? defaultImage(version), log });
+        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log });
       } else {
         server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
       }
