@@ -16,7 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Project } from './config.js';
 import { ExitCode, MlmdError, MissingToolError, UsageError } from './errors.js';
-import { platformCacheDir } from './platform.js';
+import { platformCacheDir, type PlatformName } from './platform.js';
 import { trackProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
@@ -86,8 +86,8 @@ export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promis
 }
 
 /** Which MLMD release the reference server runs. */
-export type ReferenceChoice = 'auto' | 'same-version' | 'native';
 export const REFERENCE_CHOICES = ['auto', 'same-version', 'native'] as const;
+export type ReferenceChoice = (typeof REFERENCE_CHOICES)[number];
 
 export interface ReferencePlan {
   /** native: a venv on this host's CPython; rootfs: serve.sh in the SERVER_PLATFORM root filesystem. */
@@ -102,7 +102,7 @@ export interface ReferencePlan {
  * Root filesystem for releases without wheels for this host's CPython: Debian
  * bullseye's CPython 3.9 has official ml-metadata wheels from 1.14.0 to 1.16.0.
  */
-export const SERVER_PLATFORM = 'cpython-3.9';
+export const SERVER_PLATFORM: PlatformName = 'cpython-3.9';
 
 /** The upstream release a wheel was built from, from its file name (post-release and local label dropped). */
 export function wheelUpstreamVersion(wheelPath: string): string | undefined {
