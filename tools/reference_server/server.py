@@ -1,379 +1,211 @@
 #!/usr/bin/env python3
-"""Reference MLMD gRPC server for testing remote-only ml_metadata clients.
+"""Reference MLMD gRPC server: the official metadata_store_server, rebuilt on
+the official ml-metadata wheel's C++ store.
 
-This program runs inside a venv where the *official* ``ml-metadata`` wheel
-is installed. That wheel ships MLMD's C++ store as a pybind extension whose
+It runs inside a venv where the *official* ``ml-metadata`` wheel is
+installed. That wheel ships MLMD's C++ store as a pybind extension whose
 functions are named after the ``ml_metadata.MetadataStoreService`` gRPC
-methods: each one takes the store handle and a serialized request and
-returns ``(response_bytes, error_message_bytes, status_code)``.
+methods (each takes a store handle and a serialized request and returns
+``(response_bytes, error_message, status_code)``). This program stands in
+for upstream's ``metadata_store_server`` binary and follows its source
+(``metadata_store_server_main.cc``, ``metadata_store_service_impl.cc``):
 
-We expose every method of the service (as listed by the service descriptor
-shipped in the wheel) through a generic gRPC handler that passes raw request
-bytes to the extension function of the same name and hands its response
-bytes, status code and message straight back to the caller. absl status
-codes and gRPC status codes have the same numeric values, so the mapping is
-one-to-one. Methods the extension does not implement answer UNIMPLEMENTED.
+- the same flags, defaults and checks (``official_config.py``);
+- at start-up, one store is created with the configured migration options
+  (retried while it reports ABORTED) and dropped again;
+- every call then connects a store of its own, runs, and drops it
+  (``store_worker.py``), in worker processes so that calls run concurrently;
+- ``ssl_config`` of the config file gives TLS, ``--grpc_channel_arguments``
+  gRPC channel arguments; it listens on ``0.0.0.0:<grpc_port>``.
 
-The store is backed by a SQLite file (opened READWRITE_OPENCREATE). A single
-store handle is shared by all RPCs; the handle owns one database connection
-with transaction state and is not safe for concurrent use, so every call
-into it is serialized with a lock.
+Our test aids (``--host``/``--port``, ``--ready-file``, ``--delay-ms``, ...)
+are spelled with dashes so they cannot be taken for official flags. See
+README.md beside this file for the parity table and ``--help`` for flags.
 
-Run ``server.py --help`` for the flags. When the server is ready it prints
-exactly one line to stdout::
+When ready it prints exactly one line to stdout::
 
     Server listening on <host>:<port>
 
-and, if ``--ready-file`` is given, atomically writes a JSON file
-``{"port": N, "pid": N, "mlmd_version": "X.Y.Z"}``.
+Worker processes re-import this file, so nothing heavy is imported at the
+top level.
 """
 
-import argparse
-import faulthandler
-import json
 import os
-import signal
 import sys
-import tempfile
-import threading
-import time
-from concurrent import futures
 
-import grpc
+import flags
 
-import ml_metadata
-from ml_metadata.metadata_store.pywrap.metadata_store_extension import (
-    metadata_store as metadata_store_serialized,
+DESCRIPTION = (
+    "Serve MLMD's C++ store (from the official ml-metadata wheel) over gRPC, "
+    "as the official metadata_store_server does."
 )
-from ml_metadata.proto import metadata_store_pb2
-from ml_metadata.proto import metadata_store_service_pb2
 
-SERVICE_NAME = "MetadataStoreService"
+OUR_FLAGS = [
+    flags.Flag("help", "bool", False, "print this help and exit", ours=True),
+    flags.Flag("host", "string", "", "test aid: listen on this address instead of 0.0.0.0", ours=True),
+    flags.Flag("port", "int32", -1, "test aid: listen on this port instead of --grpc_port; 0 picks a free one", ours=True),
+    flags.Flag("db", "string", "", "shorthand: a SQLite file (READWRITE_OPENCREATE) as connection_config", ours=True),
+    flags.Flag("tls-cert", "string", "", "shorthand: ssl_config.server_cert from this PEM file", ours=True),
+    flags.Flag("tls-key", "string", "", "shorthand: ssl_config.server_key from this PEM file", ours=True),
+    flags.Flag("tls-client-ca", "string", "", "shorthand: ssl_config.custom_ca from this PEM file and client_verify: true", ours=True),
+    flags.Flag("ready-file", "string", "", "test aid: once serving, write {port, pid, mlmd_version} JSON here, atomically", ours=True),
+    flags.Flag("delay-ms", "int32", 0, "test aid: wait this long before serving each call, so client timeouts can be tested", ours=True),
+    flags.Flag("max-workers", "int32", 16, "gRPC threads, so calls in progress at once", ours=True),
+    flags.Flag("store-processes", "int32", 4, "processes that run store calls at the same time", ours=True),
+    flags.Flag("require-mlmd-version", "string", "", "exit 2 unless the installed ml-metadata has exactly this version", ours=True),
+    flags.Flag("list-missing-methods", "bool", False, "print the service methods the installed store lacks, one per line, and exit", ours=True),
+    flags.Flag("print-server-config", "bool", False, "test aid: print the MetadataStoreServerConfig the flags give (text format) and exit", ours=True),
+]
 
-# gRPC status codes keyed by their numeric value (same numbers as absl).
-_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
-
-
-def mlmd_version() -> str:
-    return getattr(ml_metadata, "__version__", "unknown")
-
-
-def service_descriptor():
-    return metadata_store_service_pb2.DESCRIPTOR.services_by_name[SERVICE_NAME]
-
-
-def service_method_names():
-    return [m.name for m in service_descriptor().methods]
-
-
-def missing_methods():
-    """Service methods for which the installed extension has no function."""
-    return [
-        name
-        for name in service_method_names()
-        if not callable(getattr(metadata_store_serialized, name, None))
-    ]
-
-
-def status_for(number: int) -> grpc.StatusCode:
-    return _STATUS_BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)
-
-
-def sqlite_config(db_path: str):
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = db_path
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+# Flags that glog and gflags add to every binary that links them, so the
+# official binary accepts them too. Ours logs plain lines to stderr, always,
+# so these are accepted and have no effect.
+LOGGING_FLAGS = [
+    flags.Flag(name, kind, default, "accepted for compatibility (glog/gflags); no effect here", ours=True)
+    for name, kind, default in (
+        ("logtostderr", "bool", False), ("alsologtostderr", "bool", False),
+        ("colorlogtostderr", "bool", False), ("stderrthreshold", "int32", 2),
+        ("minloglevel", "int32", 0), ("v", "int32", 0), ("vmodule", "string", ""),
+        ("log_dir", "string", ""), ("logbuflevel", "int32", 0), ("logbufsecs", "int32", 30),
+        ("max_log_size", "int32", 1800), ("stop_logging_if_full_disk", "bool", False),
     )
-    return config
+]
+
+# Exit status for our own usage errors (the official binary's own checks
+# keep its statuses: 1 for flag syntax, 255 for bad values, abort for CHECKs).
+USAGE = 2
 
 
-def server_config_file(path: str):
-    """(ConnectionConfig, MigrationOptions) from a text-format
-    MetadataStoreServerConfig, as the official server reads it. An empty path
-    means what it means there: an in-memory database that keeps nothing."""
-    from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
-    server_config = metadata_store_pb2.MetadataStoreServerConfig()
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            text_format.Parse(handle.read(), server_config)
-    if not server_config.HasField("connection_config"):
-        print("warning: no connection_config: using an in-memory database "
-              "(fake_database), which keeps nothing between calls",
-              file=sys.stderr)
-        server_config.connection_config.fake_database.SetInParent()
-    return server_config.connection_config, server_config.migration_options
+def stderr(line: str) -> None:
+    sys.stderr.write(line.rstrip("\n") + "\n")
+    sys.stderr.flush()
 
 
-def open_store(config, migration):
-    return metadata_store_serialized.CreateMetadataStore(
-        config.SerializeToString(), migration.SerializeToString()
-    )
-
-
-class StoreDispatcher:
-    """Builds one raw-bytes gRPC handler per service method."""
-
-    def __init__(self, store, delay_sec: float = 0.0):
-        self._store = store
-        self._lock = threading.Lock()
-        self._delay_sec = delay_sec
-
-    def _wait_delay(self, context) -> bool:
-        """Test aid: sleeps for the configured delay before serving a call.
-
-        Returns False if the RPC ended (deadline passed or cancelled) while
-        waiting; the store is then not called at all, so a call the client
-        gave up on has no side effect.
-        """
-        if self._delay_sec <= 0:
-            return True
-        end = time.monotonic() + self._delay_sec
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return context.is_active()
-            if not context.is_active():
-                return False
-            time.sleep(min(left, 0.02))
-
-    def _make_store_call(self, name, function):
-        def handle(request: bytes, context):
-            if not self._wait_delay(context):
-                context.abort(
-                    grpc.StatusCode.CANCELLED,
-                    f"{name}: the call ended during the server's artificial delay",
-                )
-            with self._lock:
-                response, message, code = function(self._store, request)
-            if code != 0:
-                if isinstance(message, bytes):
-                    message = message.decode("utf-8", "replace")
-                context.abort(status_for(code), message)
-            return response
-
-        return handle
-
-    @staticmethod
-    def _make_unimplemented(name, why):
-        def handle(request: bytes, context):
-            del request
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, why)
-
-        return handle
-
-    def handlers(self):
-        table = {}
-        for method in service_descriptor().methods:
-            name = method.name
-            function = getattr(metadata_store_serialized, name, None)
-            if method.client_streaming or method.server_streaming:
-                behaviour = self._make_unimplemented(
-                    name, f"{name} is a streaming method; this reference server "
-                    "serves unary methods only")
-            elif not callable(function):
-                behaviour = self._make_unimplemented(
-                    name,
-                    f"{name} is not implemented by the MLMD store of "
-                    f"ml-metadata {mlmd_version()} (its extension has no such "
-                    "function)",
-                )
-            else:
-                behaviour = self._make_store_call(name, function)
-            # No (de)serializers: the request and response stay raw bytes.
-            table[name] = grpc.unary_unary_rpc_method_handler(
-                behaviour, request_deserializer=None, response_serializer=None
-            )
-        return table
-
-
-def format_address(host: str, port: int) -> str:
-    if ":" in host and not host.startswith("["):
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
-
-
-def write_ready_file(path: str, payload: dict) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ready-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def read_file_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(
-        description="Serve MLMD's C++ store (from the official ml-metadata "
-        "wheel) over gRPC, backed by a SQLite file."
-    )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0,
-                        help="port to bind; 0 picks a free port (default: 0)")
-    parser.add_argument("--db", help="SQLite database file (created if missing)")
-    # The official metadata_store_server's own flags, so this program can stand
-    # in for it in a container started the way the official image is.
-    parser.add_argument("--grpc_port", type=int,
-                        help="as the official server: listen on 0.0.0.0:PORT")
-    parser.add_argument("--metadata_store_server_config_file",
-                        help="as the official server: a text-format "
-                        "MetadataStoreServerConfig (empty: in-memory database)")
-    parser.add_argument("--ready-file",
-                        help="write {port, pid, mlmd_version} JSON here, "
-                        "atomically, once serving")
-    parser.add_argument("--tls-cert", help="PEM certificate chain: serve TLS")
-    parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
-    parser.add_argument("--tls-client-ca",
-                        help="PEM CA bundle: require and verify client "
-                        "certificates (mutual TLS); needs --tls-cert")
-    parser.add_argument("--delay-ms", type=int, default=0,
-                        help="test aid: wait this long before serving each "
-                        "call, so client timeouts can be exercised")
-    parser.add_argument("--max-workers", type=int, default=16,
-                        help="gRPC worker threads (default: 16)")
-    parser.add_argument("--enable-upgrade-migration", action="store_true",
-                        help="upgrade an older database schema on open")
-    parser.add_argument("--require-mlmd-version",
-                        help="exit with an error unless the installed "
-                        "ml-metadata has exactly this version")
-    parser.add_argument("--list-missing-methods", action="store_true",
-                        help="print the service methods the installed "
-                        "extension lacks (one per line) and exit")
-    args = parser.parse_args(argv)
-    official = (args.grpc_port is not None
-                or args.metadata_store_server_config_file is not None)
-    if official:
-        if args.db:
-            parser.error("--db and --metadata_store_server_config_file "
-                         "exclude each other")
-        if args.grpc_port is not None:
-            if args.grpc_port <= 0:
-                parser.error("--grpc_port must be > 0")
-            args.port = args.grpc_port
-            args.host = "0.0.0.0"
-    elif not args.list_missing_methods and not args.db:
-        parser.error("--db is required")
-    if bool(args.tls_cert) != bool(args.tls_key):
-        parser.error("--tls-cert and --tls-key go together")
-    if args.tls_client_ca and not args.tls_cert:
-        parser.error("--tls-client-ca needs --tls-cert/--tls-key")
-    if args.delay_ms < 0:
-        parser.error("--delay-ms must be >= 0")
-    if not 0 <= args.port <= 65535:
-        parser.error("--port must be in 0..65535")
-    return args
+def end(status, message: str) -> int:
+    """Ends the process the way the official binary would (see official_config)."""
+    import official_config  # pylint: disable=import-outside-toplevel
+    stderr(message if message.startswith(("error:", "Check failed")) else f"error: {message}")
+    if status == official_config.ABORT:
+        import signal  # pylint: disable=import-outside-toplevel
+        signal.signal(signal.SIGABRT, signal.SIG_DFL)
+        os.abort()
+    return status
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import official_config  # pylint: disable=import-outside-toplevel
+    all_flags = official_config.OFFICIAL_FLAGS + OUR_FLAGS + LOGGING_FLAGS
+    try:
+        parsed = flags.parse(all_flags, sys.argv[1:] if argv is None else argv)
+    except flags.FlagError as err:
+        # As gflags: "ERROR: ..." and status 1.
+        stderr(f"ERROR: {err}")
+        return 1
+    values = parsed.values
+    if values["help"]:
+        sys.stdout.write(flags.usage("server.py", DESCRIPTION, all_flags))
+        return 0
+    try:
+        return serve(values, parsed.given)
+    except official_config.Exit as stop:
+        return end(stop.status, stop.message)
 
-    if args.require_mlmd_version and args.require_mlmd_version != mlmd_version():
-        print(f"error: ml-metadata {mlmd_version()} is installed, "
-              f"{args.require_mlmd_version} was required", file=sys.stderr)
-        return 2
 
-    if args.list_missing_methods:
-        for name in missing_methods():
+def our_checks(values) -> None:
+    """Our test aids' own checks (usage errors, status 2)."""
+    import official_config  # pylint: disable=import-outside-toplevel
+    problems = []
+    if bool(values["tls-cert"]) != bool(values["tls-key"]):
+        problems.append("--tls-cert and --tls-key go together")
+    if values["tls-client-ca"] and not values["tls-cert"]:
+        problems.append("--tls-client-ca needs --tls-cert/--tls-key")
+    if values["delay-ms"] < 0:
+        problems.append("--delay-ms must be >= 0")
+    if not -1 <= values["port"] <= 65535:
+        problems.append("--port must be in 0..65535")
+    if values["max-workers"] < 1 or values["store-processes"] < 1:
+        problems.append("--max-workers and --store-processes must be >= 1")
+    if problems:
+        raise official_config.Exit(USAGE, "; ".join(problems))
+
+
+def server_config_from(values, given):
+    """The MetadataStoreServerConfig: from the official flags, or from our
+    --db and --tls-* shorthands, which fill in the same message."""
+    import official_config  # pylint: disable=import-outside-toplevel
+    from ml_metadata.proto import metadata_store_pb2  # pylint: disable=import-outside-toplevel
+    if values["db"]:
+        conflicting = sorted(name for name in given if name.startswith(("mysql_config", "postgres_config"))
+                             or name in ("metadata_store_server_config_file", "metadata_source_config_type"))
+        if conflicting:
+            raise official_config.Exit(USAGE, f"--db names the database itself; drop --{', --'.join(conflicting)}")
+        if values["grpc_port"] <= 0:
+            raise official_config.Exit(official_config.EXIT_ERROR, f"grpc_port is invalid: {values['grpc_port']}")
+        config = metadata_store_pb2.MetadataStoreServerConfig()
+        config.connection_config.sqlite.filename_uri = values["db"]
+        config.connection_config.sqlite.connection_mode = (
+            metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+    else:
+        config = official_config.build_server_config(values, stderr)
+    if values["tls-cert"]:
+        if config.HasField("ssl_config"):
+            raise official_config.Exit(USAGE, "the config file has an ssl_config already; drop --tls-*")
+        try:
+            config.ssl_config.server_cert = read_text(values["tls-cert"])
+            config.ssl_config.server_key = read_text(values["tls-key"])
+            if values["tls-client-ca"]:
+                config.ssl_config.custom_ca = read_text(values["tls-client-ca"])
+                config.ssl_config.client_verify = True
+        except OSError as err:
+            raise official_config.Exit(USAGE, f"cannot read TLS files: {err}") from err
+    return config
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def serve(values, given) -> int:
+    """main() of the official binary, from the store creation on."""
+    import official_config  # pylint: disable=import-outside-toplevel
+    import store_service  # pylint: disable=import-outside-toplevel
+
+    our_checks(values)
+    version = store_service.mlmd_version()
+    if values["require-mlmd-version"] and values["require-mlmd-version"] != version:
+        raise official_config.Exit(USAGE, f"ml-metadata {version} is installed, "
+                                   f"{values['require-mlmd-version']} was required")
+    if values["list-missing-methods"]:
+        for name in store_service.missing_methods():
             print(name)
         return 0
 
-    # The handler only records the signal: taking a lock here (e.g. with
-    # threading.Event.set) can deadlock when a second signal arrives while the
-    # main thread holds that lock.
-    received = []
-
-    def request_stop(signum, frame):
-        del frame
-        received.append(signum)
-
-    # Debug aid: `kill -USR1 <pid>` dumps every thread's stack to stderr.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
+    config = server_config_from(values, given)
+    if values["print-server-config"]:
+        from google.protobuf import text_format  # pylint: disable=import-outside-toplevel
+        sys.stdout.write(text_format.MessageToString(config))
+        return 0
+    channel_arguments = official_config.parse_channel_arguments(values["grpc_channel_arguments"])
     credentials = None
-    if args.tls_cert:
-        try:
-            client_ca = (read_file_bytes(args.tls_client_ca)
-                         if args.tls_client_ca else None)
-            credentials = grpc.ssl_server_credentials(
-                [(read_file_bytes(args.tls_key), read_file_bytes(args.tls_cert))],
-                root_certificates=client_ca,
-                require_client_auth=client_ca is not None,
-            )
-        except OSError as err:
-            print(f"error: cannot read TLS files: {err}", file=sys.stderr)
-            return 2
+    if config.HasField("ssl_config"):
+        import grpc  # pylint: disable=import-outside-toplevel
+        credentials = official_config.ssl_server_credentials(config.ssl_config, grpc)
 
+    host = values["host"] or "0.0.0.0"
+    port = values["port"] if values["port"] >= 0 else values["grpc_port"]
+    service = store_service.StoreService(
+        config.connection_config, processes=values["store-processes"],
+        delay_sec=values["delay-ms"] / 1000.0, log=stderr)
     try:
-        if args.db:
-            migration = metadata_store_pb2.MigrationOptions()
-            connection = sqlite_config(args.db)
-        else:
-            connection, migration = server_config_file(
-                args.metadata_store_server_config_file or "")
-        migration.enable_upgrade_migration |= args.enable_upgrade_migration
-        store = open_store(connection, migration)
-    except (RuntimeError, OSError) as err:
-        where = args.db or args.metadata_store_server_config_file or "memory"
-        print(f"error: cannot open the MLMD store ({where}): {err}",
-              file=sys.stderr)
-        return 2
-
-    dispatcher = StoreDispatcher(store, delay_sec=args.delay_ms / 1000.0)
-    # grpc enables SO_REUSEPORT by default, which would let a second server
-    # silently share a fixed --port; turn it off so a taken port is an error.
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=args.max_workers),
-        options=[("grpc.so_reuseport", 0)],
-    )
-    server.add_generic_rpc_handlers((
-        grpc.method_handlers_generic_handler(
-            service_descriptor().full_name, dispatcher.handlers()),
-    ))
-
-    bind = format_address(args.host, args.port)
-    try:
-        if credentials is not None:
-            port = server.add_secure_port(bind, credentials)
-        else:
-            port = server.add_insecure_port(bind)
-    except (OSError, RuntimeError) as err:
-        print(f"error: cannot bind {bind}: {err}", file=sys.stderr)
-        return 2
-    if not port:
-        print(f"error: cannot bind {bind}", file=sys.stderr)
-        return 2
-
-    server.start()
-    if args.ready_file:
-        write_ready_file(args.ready_file, {
-            "port": port,
-            "pid": os.getpid(),
-            "mlmd_version": mlmd_version(),
-        })
-    sys.stdout.write(f"Server listening on {format_address(args.host, port)}\n")
-    sys.stdout.flush()
-
-    while not received:
-        time.sleep(0.1)
-    server.stop(grace=2.0).wait()
-    return 0
+        service.start()
+        service.create_schema(config.migration_options, values["metadata_store_connection_retries"])
+        return service.serve(host, port, credentials, channel_arguments,
+                             max_workers=values["max-workers"], ready_file=values["ready-file"])
+    finally:
+        service.close()
 
 
 if __name__ == "__main__":
+    # Worker processes import this file as __mp_main__ and skip this.
     sys.exit(main())
