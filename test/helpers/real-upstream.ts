@@ -2,6 +2,8 @@
  * Tests that need the real upstream repository skip, loudly, when it cannot be
  * reached (no network and no mirror). Everything else runs regardless.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadProject, type Project } from '../../src/config.ts';
@@ -37,4 +39,24 @@ export function realUpstream(): Promise<RealUpstream> {
     return { project, git, url, skipReason };
   })();
   return cached;
+}
+
+let pinnedRepo: Promise<string> | undefined;
+
+/**
+ * A git repository holding the pinned commit: upstream/ when it has it,
+ * else a bare clone made once per test process (removed at exit).
+ */
+export function pinnedUpstreamRepo(): Promise<string> {
+  pinnedRepo ??= (async () => {
+    const { project, git, url } = await realUpstream();
+    const { commit } = project.config.upstream;
+    // (Without upstream/.git, git would find this repository instead.)
+    if (fs.existsSync(path.join(project.upstreamDir, '.git')) && (await git(project.upstreamDir, ['cat-file', '-e', `${commit}^{commit}`], { allowFailure: true })).ok) return project.upstreamDir;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-upstream-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    await git.remote(os.tmpdir(), ['clone', '--quiet', '--bare', url, dir], { timeoutMs: 600_000 });
+    return dir;
+  })();
+  return pinnedRepo;
 }

@@ -26,11 +26,12 @@
 #                    http://deb.debian.org/debian)
 #   --force          rebuild everything, ignoring the image and all caches
 #
-# The recipe hash covers this script, the requirements file and server.py. The image
+# The recipe hash covers this script, the requirements file and the server's
+# modules (tools/reference_server/*.py). The image
 # carries it as label mlmd-remote.recipe: when the image already has it the
 # script does nothing. The finished rootfs is cached as rootfs-<hash>.tar, so
 # re-importing (e.g. after `docker rmi`) takes seconds; the debootstrap base
-# (the slow part) is cached separately so editing server.py rebuilds in
+# (the slow part) is cached separately so editing the server rebuilds in
 # seconds too.
 #
 # Needs: the docker CLI and a running engine (tools/container/start-docker.sh
@@ -44,11 +45,13 @@ repo=$(cd "$here/../.." && pwd)
 . "$repo/tools/platform/debian-mirror.sh"
 server_dir=$repo/tools/reference_server
 server_py=$server_dir/server.py
+# server.py and the modules beside it (not its tests, which live in tests/).
+server_modules=("$server_dir"/*.py)
 
 variant=minbase
 include=python3,python3-venv,ca-certificates
 wheel_platform=manylinux2014_x86_64
-prefix=/opt/mlmd-reference        # venv at $prefix/venv, server at $prefix/server.py
+prefix=/opt/mlmd-reference        # venv at $prefix/venv, server at $prefix/server.py (and its modules)
 label_key=mlmd-remote.recipe
 # Bump when the debootstrap step (below) changes in a way the parameters
 # above do not show; the cached base tarball is keyed by it.
@@ -100,7 +103,7 @@ fi
 [ "$(pinned "$requirements")" = "$mlmd_version" ] || die "$requirements does not pin ml-metadata==$mlmd_version"
 tag=${tag:-mlmd-remote/reference-server:$mlmd_version}
 
-recipe=$(cat "${BASH_SOURCE[0]}" "$requirements" "$server_py" | sha256sum | cut -c1-64)
+recipe=$(cat "${BASH_SOURCE[0]}" "$requirements" "${server_modules[@]}" | sha256sum | cut -c1-64)
 short=${recipe:0:16}
 
 start=$(date +%s)
@@ -272,9 +275,9 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
   run_logged "pip install" chroot_run "$prefix/venv/bin/pip" install --no-index --find-links /wheels \
     -r /wheels/requirements.txt
   rm -rf "$rootfs/wheels"
-  install -m 0644 "$server_py" "$rootfs$prefix/server.py"
-  # Byte-compile server.py too so a container starts without writing .pyc.
-  chroot_run "$prefix/venv/bin/python" -m py_compile "$prefix/server.py"
+  install -m 0644 "${server_modules[@]}" "$rootfs$prefix/"
+  # Byte-compile the server too so a container starts without writing .pyc.
+  chroot_run "$prefix/venv/bin/python" -m compileall -q -l "$prefix"
 
   step "4/5 smoke test in the chroot (imports and --help)"
   show_pattern='^(OK|Traceback|[A-Za-z]*Error)'
