@@ -15,6 +15,7 @@ import { renderPlatformTable, renderRelease, renderNightly, renderWheelDiff, ren
 import { parseToolchainKind } from './toolchain.js';
 import { parsePlatform, PLATFORMS } from './platform.js';
 import { REFERENCE_CHOICES } from './server.js';
+import { SKIP_KINDS } from './verdict.js';
 import type { Deps } from './commands/deps.js';
 
 interface GlobalArgs {
@@ -274,6 +275,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
           .option('row', { type: 'string', array: true, describe: 'With --matrix: only these rows' })
           .option('platform', { type: 'string', array: true, describe: `Run the behaviour suite inside a foreign root filesystem (repeatable): ${PLATFORMS.join(', ')}` })
+          .option('allow-skip', { choices: SKIP_KINDS, array: true, describe: 'Let this part skip without failing the verdict (repeatable); the report still names every skip' })
           .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
           .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
           .example('$0 verify --server container --image mlmd-remote/reference-server:1.14.0', ''),
@@ -291,7 +293,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           'verify',
           (p, d) =>
             import('./commands/verify.js').then((m) =>
-              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform) }, d),
+              m.verify({ project: p, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform), allowSkips: a.allowSkip }, d),
             ),
           (r) => (a.markdown ? (r.platforms ? renderPlatformTable(r) : renderVerifyMarkdown(r)) : renderVerify(r)),
           (r) => (r.ok ? ExitCode.ok : ExitCode.verify),

@@ -74,6 +74,16 @@ export function renderVerify(r: import('./commands/verify.js').VerifyResult): st
     if (r.live.helperNote) lines.push(`  note (slow and TLS servers): ${r.live.helperNote}`);
     for (const f of s.failures) lines.push(`  ✗ ${f.test}: ${f.message.split('\n')[0]}`);
     for (const f of s.skips) lines.push(`  · skipped ${f.test}: ${f.message}`);
+    const u = r.live.upstreamTests;
+    if (u) {
+      lines.push('', `Upstream's own tests at ${u.commit.slice(0, 12)} (from the same venv, against the same server):`);
+      for (const f of u.files) {
+        lines.push(`  ${f.failed ? '✗' : f.skipped ? '·' : '✓'} ${f.path}: ${upstreamCounts(f)}`);
+        for (const p of f.failures) lines.push(`      ✗ ${p.test}: ${p.message}`);
+        for (const p of f.skips) lines.push(`      · skipped ${p.test}: ${p.message}`);
+      }
+      for (const e of u.staleEntries) lines.push(`  note: the embedded-only list names a test this commit does not have: ${e}`);
+    }
   } else if (r.platforms) {
     lines.push('', `Behaviour suite on other platforms (against the ${r.platformServer?.description ?? 'server'} on this host):`);
     if (r.platformServer?.note) lines.push(`  note: ${r.platformServer.note}`);
@@ -81,8 +91,19 @@ export function renderVerify(r: import('./commands/verify.js').VerifyResult): st
   } else {
     lines.push('', 'No live checks (--server none).');
   }
+  if (r.skipped.length) {
+    lines.push('', `Skipped (allowed: ${r.allowedSkips.join(', ') || 'nothing'}):`);
+    for (const s of r.skipped) lines.push(`  ${s.allowed ? '·' : '✗'} ${s.what}: ${s.reason}${s.allowed ? '' : ' (not allowed: fails the verdict; --allow-skip ' + s.what + ' to allow it)'}`);
+  }
   lines.push('', `Timings: ${r.timings.map((t) => `${t.step} ${formatMs(t.ms)}`).join(', ')}`);
   return lines.join('\n');
+}
+
+/** "104 passed, 3 expected embedded-only, 0 failed" (+ skips, + early returns). */
+export function upstreamCounts(f: import('./upstream-tests.js').UpstreamFileResult): string {
+  const parts = [`${f.passed} passed`, `${f.embeddedOnly} expected embedded-only`, `${f.failed} failed`];
+  if (f.skipped) parts.push(`${f.skipped} skipped`);
+  return `${parts.join(', ')}${f.returnsAtOnce ? ` (${f.returnsAtOnce} of the passed return at once under gRPC, by upstream's design)` : ''}`;
 }
 
 export function renderVerifyMarkdown(r: import('./commands/verify.js').VerifyResult): string {
@@ -94,6 +115,16 @@ export function renderVerifyMarkdown(r: import('./commands/verify.js').VerifyRes
     if (r.live.server.note) lines.push(`> **Note:** ${r.live.server.note}`, '');
     lines.push(`Installed: ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     if (s.failures.length) lines.push('', '<details><summary>Failures</summary>', '', ...s.failures.map((f) => `- \`${f.test}\`: ${f.message.split('\n')[0]}`), '', '</details>');
+    const u = r.live.upstreamTests;
+    if (u) {
+      lines.push('', `**Upstream's own tests** at \`${u.commit.slice(0, 12)}\`:`, '', '| file | passed | expected embedded-only | failed | skipped |', '|---|---|---|---|---|');
+      for (const f of u.files) lines.push(`| \`${f.path}\` | ${f.passed} | ${f.embeddedOnly} | ${f.failed} | ${f.skipped} |`);
+      const problems = u.files.flatMap((f) => f.failures.map((p) => `- \`${f.path}\` \`${p.test}\`: ${p.message.replace(/\|/g, '\\|')}`));
+      if (problems.length) lines.push('', '<details><summary>Upstream test failures</summary>', '', ...problems, '', '</details>');
+    }
+  }
+  if (r.skipped.length) {
+    lines.push('', `**Skipped** (allowed: ${r.allowedSkips.join(', ') || 'nothing'}):`, '', ...r.skipped.map((s) => `- ${s.allowed ? '' : '❌ '}${s.what}: ${s.reason}`));
   }
   return `${lines.join('\n')}\n`;
 }

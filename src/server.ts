@@ -34,6 +34,8 @@ export interface ServerHandle {
   serverPython?: string;
   /** Why the server runs another MLMD release than the one asked for. */
   note?: string;
+  /** The host path of its SQLite file, when verify started it: deleting it gives the next call a new database. */
+  databaseFile?: string;
   stop(): Promise<void>;
 }
 
@@ -246,6 +248,7 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
     mlmdVersion,
     serverPython,
     ...(plan.note ? { note: plan.note } : {}),
+    databaseFile: path.join(opts.dataDir, 'metadata.sqlite'),
     stop: () => stopProcess(child),
   };
 }
@@ -381,7 +384,12 @@ export function defaultImage(upstreamVersion: string): string {
 export const NO_CONTAINER_RUNTIME =
   'No container runtime answers (testcontainers found no working Docker or Podman socket); start one (e.g. bash tools/container/start-docker.sh), or verify with --server reference, which runs the same MLMD store without containers.';
 
-export async function startContainerServer(opts: { image: string; log: Logger; port?: number; readyTimeoutMs?: number }): Promise<ServerHandle> {
+/**
+ * The image started as its users start the official one: GRPC_PORT and a
+ * config file naming a SQLite file in /tmp/shared, which is `dataDir` on
+ * this host (so the host can give it a new database by deleting the file).
+ */
+export async function startContainerServer(opts: { image: string; log: Logger; dataDir: string; port?: number; readyTimeoutMs?: number }): Promise<ServerHandle> {
   // No registry is needed for a local image, and the reaper image would have to be pulled.
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   // Inside a container (a /.dockerenv file) testcontainers would look for a bridge
@@ -394,14 +402,14 @@ export async function startContainerServer(opts: { image: string; log: Logger; p
     throw new MissingToolError('a container runtime', NO_CONTAINER_RUNTIME);
   }
   const port = opts.port ?? (await freePort());
-  const configPath = '/tmp/shared/server_config.textproto';
-  const config = "connection_config {\n  sqlite {\n    filename_uri: '/tmp/shared/metadata.sqlite.db'\n    connection_mode: READWRITE_OPENCREATE\n  }\n}\n";
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  fs.writeFileSync(path.join(opts.dataDir, 'server_config.textproto'), "connection_config {\n  sqlite {\n    filename_uri: '/tmp/shared/metadata.sqlite.db'\n    connection_mode: READWRITE_OPENCREATE\n  }\n}\n");
   let container;
   try {
     container = await new GenericContainer(opts.image)
       .withNetworkMode('host')
-      .withEnvironment({ GRPC_PORT: String(port), METADATA_STORE_SERVER_CONFIG_FILE: configPath })
-      .withCopyContentToContainer([{ content: config, target: configPath }])
+      .withEnvironment({ GRPC_PORT: String(port), METADATA_STORE_SERVER_CONFIG_FILE: '/tmp/shared/server_config.textproto' })
+      .withBindMounts([{ source: path.resolve(opts.dataDir), target: '/tmp/shared', mode: 'rw' }])
       .withWaitStrategy(Wait.forLogMessage(READY_LINE).withStartupTimeout(opts.readyTimeoutMs ?? 120_000))
       .withPullPolicy({ shouldPull: () => false })
       .start();
@@ -418,6 +426,7 @@ export async function startContainerServer(opts: { image: string; log: Logger; p
     host: '127.0.0.1',
     port,
     description: `container ${opts.image}`,
+    databaseFile: path.join(opts.dataDir, 'metadata.sqlite.db'),
     stop: async () => {
       await container.stop({ timeout: 10_000 });
     },

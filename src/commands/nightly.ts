@@ -9,7 +9,7 @@ import { build } from './build.js';
 import type { Deps } from './deps.js';
 import { rebaseStart, type RebaseResult } from './rebase.js';
 import { sync } from './sync.js';
-import { verify } from './verify.js';
+import { verify, type VerifyResult } from './verify.js';
 
 export type StepStatus = 'ok' | 'failed' | 'stopped' | 'skipped';
 
@@ -107,7 +107,7 @@ async function tryTag(project: Project, deps: Deps, url: string, tag: string, co
     if (skipVerify) {
       result.steps.push({ step: 'verify', status: 'skipped', ms: 0, detail: '--skip-verify' });
     } else {
-      const verified = await timed('verify', () => verify({ project: scratchProject, wheel: built.wheel.path, server: 'reference' }, deps), (v) => [v.ok ? 'ok' : 'failed', v.live ? `${v.live.suite.passed} passed, ${v.live.suite.failed} failed` : 'static only']);
+      const verified = await timed('verify', () => verify({ project: scratchProject, wheel: built.wheel.path, server: 'reference' }, deps), (v) => [v.ok ? 'ok' : 'failed', describeVerify(v)]);
       if (!verified) return result;
     }
     result.outcome = 'fine';
@@ -118,6 +118,19 @@ async function tryTag(project: Project, deps: Deps, url: string, tag: string, co
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** One line for the summary: the behaviour suite, the new release's own tests, and any skip. */
+function describeVerify(v: VerifyResult): string {
+  if (!v.live) return 'static only';
+  const parts = [`behaviour suite ${v.live.suite.passed} passed, ${v.live.suite.failed} failed`];
+  const u = v.live.upstreamTests;
+  if (u) {
+    const sum = (k: 'passed' | 'embeddedOnly' | 'failed') => u.files.reduce((n, f) => n + f[k], 0);
+    parts.push(`upstream's tests ${sum('passed')} passed, ${sum('embeddedOnly')} expected embedded-only, ${sum('failed')} failed`);
+  }
+  for (const s of v.skipped) parts.push(`skipped ${s.what}: ${s.reason}`);
+  return parts.join('; ');
 }
 
 function summarizeRebase(r: RebaseResult): string {

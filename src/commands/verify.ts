@@ -5,7 +5,10 @@ import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
 import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
-import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, staticChecks, wheelContentsCheck, type Check, type SuiteResult } from '../verify.js';
+import { declaredRequirements, rangeDrift, readMatrix, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type SuiteResult } from '../verify.js';
+import { hasCheckout, hasCommit } from '../upstream.js';
+import { runUpstreamTests, type UpstreamTestsResult } from '../upstream-tests.js';
+import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
@@ -28,6 +31,8 @@ export interface VerifyOptions {
   constraints?: string[];
   /** Run the behaviour suite inside these foreign platforms instead of natively. */
   platforms?: PlatformName[];
+  /** What may skip without failing the verdict (the report still names it). */
+  allowSkips?: SkipKind[];
 }
 
 export interface VerifyResult {
@@ -41,11 +46,16 @@ export interface VerifyResult {
     helperNote?: string;
     python: string;
     suite: SuiteResult;
+    /** Upstream's own tests at the wheel's commit; null when they could not run (see skipped). */
+    upstreamTests: UpstreamTestsResult | null;
   };
   /** With --platform: one run per platform (a skipped platform says why). */
   platforms?: PlatformRun[];
   /** With --platform: the server on this host the platforms talked to. */
   platformServer?: { description: string; mlmdVersion?: string; note?: string };
+  /** Everything that did not run, and whether the caller allowed it. */
+  skipped: Skip[];
+  allowedSkips: SkipKind[];
   timings: StepTiming[];
 }
 
@@ -60,6 +70,30 @@ export function resolveWheel(project: Project, wheel?: string): string {
     throw new UsageError(found.length ? `dist/ holds ${found.length} wheels (${found.join(', ')})` : 'dist/ holds no wheel', found.length ? 'name the one to verify: mlmd-remote verify dist/<wheel>' : 'build one with: npm run wheel');
   }
   return path.join(project.distDir, found[0]!);
+}
+
+/**
+ * The upstream commit a wheel was built from: from the provenance statement
+ * build writes beside it, else the pin when the wheel is of the pinned
+ * release; null when neither says.
+ */
+export function wheelUpstreamCommit(project: Project, wheelPath: string): string | null {
+  try {
+    const statement = JSON.parse(fs.readFileSync(`${wheelPath}.provenance.json`, 'utf8')) as { predicate?: { buildDefinition?: { resolvedDependencies?: Array<{ uri?: string; digest?: { gitCommit?: string } }> } } };
+    const commit = statement.predicate?.buildDefinition?.resolvedDependencies?.find((d) => d.uri?.startsWith('git+'))?.digest?.gitCommit;
+    if (commit && /^[0-9a-f]{40}$/.test(commit)) return commit;
+  } catch {
+    // no statement beside it: fall back to the pin
+  }
+  return wheelUpstreamVersion(wheelPath) === project.config.upstream.tag.replace(/^v/, '') ? project.config.upstream.commit : null;
+}
+
+/** Why upstream's tests cannot be read for this wheel, or null when they can. */
+async function upstreamTestsUnavailable(project: Project, git: Deps['git'], commit: string | null, wheelName: string): Promise<string | null> {
+  if (!commit) return `cannot tell which upstream commit ${wheelName} was built from (no ${wheelName}.provenance.json beside it, and its version is not the pin's)`;
+  if (!hasCheckout(project.upstreamDir)) return "upstream/ is not checked out, so upstream's test files cannot be read: run mlmd-remote sync";
+  if (!(await hasCommit(git, project.upstreamDir, commit))) return `upstream/ does not have the wheel's commit ${commit}: git -C upstream fetch origin ${commit}`;
+  return null;
 }
 
 export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyResult> {
@@ -77,6 +111,10 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const checks = [...staticChecks(name, inspection), await wheelContentsCheck({ project, runner, log, python, wheelPath })];
   const failedChecks = checks.filter((c) => c.status === 'fail');
   timings.push({ step: 'static', ms: failedChecks.length ? step.fail(`${failedChecks.length} of ${checks.length} failed`) : step.done(`${checks.length} passed`) });
+
+  const skips = skipRecorder(opts.allowSkips, (line) => log.warn(line));
+  const skip = skips.skip;
+  const upstreamCommit = wheelUpstreamCommit(project, wheelPath);
 
   let live: VerifyResult['live'] = null;
   let platforms: PlatformRun[] | undefined;
@@ -100,7 +138,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
         platforms.push(run);
         const ms = run.status === 'passed' ? step.done(`${run.suite!.passed} passed on ${run.machine} CPython ${run.python}`) : step.fail(`${run.status}: ${run.reason}`);
         timings.push({ step: platform, ms });
-        if (run.status === 'skipped') log.warn(`SKIPPED ${platform}: ${run.reason}`);
+        if (run.status === 'skipped') skip('platforms', `${platform}: ${run.reason}`);
       }
     } finally {
       await helpers?.stop();
@@ -115,7 +153,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     try {
       if (opts.serverAddress) server = await externalServer(opts.serverAddress);
       else if (opts.server === 'container') {
-        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log });
+        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container') });
       } else {
         server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
       }
@@ -125,17 +163,40 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
       timings.push({ step: 'helper servers', ms: step.done() });
       step = log.step('Behaviour suite in a fresh venv');
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, markers: opts.markers, constraints: opts.constraints, step });
-      timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
-      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite };
+      const target = server;
+      const { suite, upstreamTests } = await withSuiteVenv({ project, runner, python, wheelPath, constraints: opts.constraints, step }, async (venv) => {
+        const suite = await runSuiteIn(venv, { project, runner, server: target, helperEnv: helpers!.env, markers: opts.markers, step });
+        timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
+        step = log.step(`Upstream's own tests at ${upstreamCommit?.slice(0, 12) ?? 'the wheel\'s commit'}, from the same venv`);
+        const why = await upstreamTestsUnavailable(project, deps.git, upstreamCommit, name);
+        if (why) {
+          skip('upstream-tests', why);
+          timings.push({ step: 'upstream tests', ms: step.fail('skipped') });
+          return { suite, upstreamTests: null };
+        }
+        const upstreamTests = await runUpstreamTests({ project, runner, git: deps.git, repoDir: project.upstreamDir, commit: upstreamCommit!, python: venv.python, host: target.host, port: target.port, databaseFile: target.databaseFile, workDir: venv.dir, step });
+        for (const f of upstreamTests.files) for (const t of f.skips) skip('upstream-tests', `${f.path} ${t.test}: ${t.message}`);
+        const counts = upstreamTests.files.map((f) => `${path.basename(f.path)} ${f.passed}/${f.embeddedOnly}/${f.failed}`).join(', ');
+        const failed = upstreamTests.files.some((f) => f.failed);
+        timings.push({ step: 'upstream tests', ms: failed ? step.fail(`passed/embedded-only/failed: ${counts}`) : step.done(`passed/embedded-only/failed: ${counts}`) });
+        return { suite, upstreamTests };
+      });
+      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite, upstreamTests };
     } finally {
       await helpers?.stop();
       await server?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }
-  const ok = failedChecks.length === 0 && (live === null || (live.suite.failed === 0 && live.suite.total > 0)) && !(platforms ?? []).some((p) => p.status === 'failed');
-  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms, platformServer } : {}), timings };
+  for (const s of live?.suite.skips ?? []) skip('behaviour-tests', `${s.test}: ${s.message}`);
+  for (const p of platforms ?? []) for (const s of p.suite?.skips ?? []) skip('behaviour-tests', `${p.platform} ${s.test}: ${s.message}`);
+  const ok =
+    failedChecks.length === 0 &&
+    (live === null || (live.suite.failed === 0 && live.suite.total > 0 && (live.upstreamTests === null || live.upstreamTests.files.every((f) => f.failed === 0)))) &&
+    !(platforms ?? []).some((p) => p.status === 'failed') &&
+    (platforms === undefined || platforms.some((p) => p.status === 'passed')) &&
+    skips.ok;
+  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms, platformServer } : {}), skipped: skips.skipped, allowedSkips: opts.allowSkips ?? [], timings };
   // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels
   // (only a verification against a live server counts for that).
   if (live) try {
