@@ -176,6 +176,17 @@ describe('the wheel built from real upstream', async () => {
     assert.ok(report.live!.suite.passed >= 30, `${report.live!.suite.passed} behaviour tests passed`);
     // verify starts the slow, TLS and mutual-TLS servers those tests need: none skips.
     assert.deepEqual(report.live!.suite.skips, []);
+    assert.deepEqual(report.skipped, []);
+    // Upstream's own tests at the pin: every one passes but the reviewed embedded-only list.
+    const upstreamTests = report.live!.upstreamTests!;
+    assert.equal(upstreamTests.commit, upstream.project.config.upstream.commit);
+    const byFile = Object.fromEntries(upstreamTests.files.map((f) => [path.basename(f.path), f]));
+    assert.deepEqual(Object.keys(byFile).sort(), ['metadata_store_test.py', 'mlmd_types_test.py', 'types_test.py']);
+    for (const f of upstreamTests.files) assert.deepEqual([f.failed, f.skipped, f.failures], [0, 0, []], f.path);
+    assert.equal(byFile['metadata_store_test.py']!.embeddedOnly, 3);
+    assert.ok(byFile['metadata_store_test.py']!.passed >= 100, `${byFile['metadata_store_test.py']!.passed} passed`);
+    assert.ok(byFile['types_test.py']!.passed >= 40);
+    assert.equal(byFile['mlmd_types_test.py']!.passed, 2);
     const kept = JSON.parse(fs.readFileSync(`${first.wheel.path}.verify.json`, 'utf8')) as VerifyResult;
     assert.equal(kept.wheel.sha256, first.wheel.sha256);
   });
@@ -199,8 +210,15 @@ describe('the wheel built from real upstream', async () => {
       assert.equal(status.state!.mlmdVersion, '1.14.0');
       assert.ok(platformMounts().length > 0, 'the server runs in a mounted root filesystem');
       // A client on this host (the wheel, in the suite's venv) reaches it and writes to its store.
-      const res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${status.state!.port}`, '--json']);
+      // Not our database to reset, so upstream's fresh-database files cannot run: a skip that must be allowed.
+      let res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${status.state!.port}`, '--json']);
+      assert.equal(res.status, 6, res.stderr.slice(-3000));
+      assert.match(res.stderr, /SKIPPED upstream-tests: .*types_test\.py .*needs a fresh database per test/);
+      res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${status.state!.port}`, '--allow-skip', 'upstream-tests', '--json']);
       assert.equal(res.status, 0, res.stderr.slice(-3000));
+      const report = JSON.parse(res.stdout) as VerifyResult;
+      assert.deepEqual(report.allowedSkips, ['upstream-tests']);
+      assert.ok(report.skipped.length > 0 && report.skipped.every((x) => x.allowed && x.what === 'upstream-tests'));
     } finally {
       const stopped = mlmdRemote(['server', 'stop', '--json']);
       assert.equal(stopped.status, 0, stopped.stderr);
@@ -257,6 +275,36 @@ describe('the wheel built from real upstream', async () => {
     assert.equal(report.live!.server.description, `container ${image}`);
     assert.equal(report.live!.suite.failed, 0);
     assert.ok(report.live!.suite.passed >= 30);
+    // The container's /tmp/shared is a host directory, so upstream's fresh-database tests run against it too.
+    assert.deepEqual(report.skipped, []);
+    assert.ok(report.live!.upstreamTests!.files.every((f) => f.failed === 0));
+  });
+
+  it('passes, unchanged, a client suite written for the official image (testcontainers-python, port mapping, the SQLite file deleted before each test)', { skip: skip || containerSkip(), timeout: 15 * 60_000 }, () => {
+    const ours = ensureLocalImage();
+    const official = 'gcr.io/tfx-oss-public/ml_metadata_store_server:1.14.0';
+    // Never replace a real official image someone pulled: retag ours only where the name is free or ours.
+    const label = spawnSync('docker', ['image', 'inspect', '--format', '{{ index .Config.Labels "mlmd-remote.recipe" }}', official], { encoding: 'utf8' });
+    const retag = label.status !== 0 || /^[0-9a-f]{16,}$/.test(label.stdout.trim());
+    if (retag) assert.equal(spawnSync('docker', ['tag', ours, official]).status, 0);
+    try {
+      const venv = path.join(scratch, 'official-image-suite');
+      assert.equal(spawnSync('python3', ['-m', 'venv', venv]).status, 0);
+      const suite = path.join(projectRoot, 'tools', 'official_image_suite');
+      const pip = spawnSync(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', first.wheel.path, '-r', path.join(suite, 'requirements.txt')], { encoding: 'utf8' });
+      assert.equal(pip.status, 0, pip.stderr);
+      const res = spawnSync(path.join(venv, 'bin', 'python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-W', 'error::DeprecationWarning:testcontainers', suite], {
+        encoding: 'utf8',
+        cwd: scratch,
+        // No reaper image can be pulled here; clients connect to 127.0.0.1.
+        env: { ...process.env, MLMD_IMAGE: official, TESTCONTAINERS_RYUK_DISABLED: 'true', TESTCONTAINERS_HOST_OVERRIDE: '127.0.0.1' },
+        timeout: 10 * 60_000,
+      });
+      assert.equal(res.status, 0, res.stdout.slice(-4000) + res.stderr.slice(-2000));
+      assert.match(res.stdout, /\b8 passed\b/);
+    } finally {
+      if (retag) spawnSync('docker', ['rmi', official]);
+    }
   });
 
   it('fails verify (exit 6) for a wheel with a tampered file or a native file inside', { skip }, () => {
