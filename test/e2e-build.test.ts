@@ -14,7 +14,9 @@ import { processRunner } from '../src/exec.ts';
 import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
-import { canConnect, freePort } from '../src/server.ts';
+import { canConnect, freePort, startReferenceServer } from '../src/server.ts';
+import { findPython } from '../src/python.ts';
+import { recordingLogger } from '../src/log.ts';
 import { platformCacheDir } from '../src/platform.ts';
 import type { ServerStatus } from '../src/commands/server.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
@@ -304,6 +306,25 @@ describe('the wheel built from real upstream', async () => {
       assert.match(res.stdout, /\b8 passed\b/);
     } finally {
       if (retag) spawnSync('docker', ['rmi', official]);
+    }
+  });
+
+  it('serves many client processes and threads at once: every write lands, no call hangs, the only error is the store\'s own ABORTED', { skip, timeout: 15 * 60_000 }, async () => {
+    const venv = path.join(scratch, 'load');
+    assert.equal(spawnSync('python3', ['-m', 'venv', venv]).status, 0);
+    assert.equal(spawnSync(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', first.wheel.path]).status, 0);
+    const python = await findPython(runner);
+    const server = await startReferenceServer({ project: upstream.project, runner, log: recordingLogger(), python, dataDir: path.join(scratch, 'load-server'), mlmdVersion: '1.14.0' });
+    try {
+      const res = spawnSync(path.join(venv, 'bin', 'python'), [path.join(projectRoot, 'tools', 'concurrency', 'load.py'), '--port', String(server.port), '--processes', '4', '--threads', '4', '--writes', '20'], { encoding: 'utf8', timeout: 10 * 60_000 });
+      const report = JSON.parse(res.stdout) as { writesAttempted: number; writesStored: number; missing: string[]; unexpectedErrors: Record<string, number>; errors: Record<string, number> };
+      assert.equal(res.status, 0, `${res.stdout}\n${res.stderr.slice(-2000)}`);
+      assert.equal(report.writesAttempted, 320);
+      assert.equal(report.writesStored, 320);
+      assert.deepEqual([report.missing, report.unexpectedErrors], [[], {}]);
+      for (const key of Object.keys(report.errors)) assert.equal(key, 'ABORTED: Concurrent writes aborted after max number of retries.');
+    } finally {
+      await server.stop();
     }
   });
 
