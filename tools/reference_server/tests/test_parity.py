@@ -9,6 +9,7 @@ the process's exit status and its stderr.
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -368,10 +369,12 @@ def test_locked_database_gives_the_stores_aborted(server):
     assert details.endswith("Concurrent writes aborted after max number of retries.")
 
 
-def test_concurrent_writes_all_land(server):
-    """Threads of several clients writing at once: every write is there."""
-    s = server()
-    s.args = ["--db", s.path("m.db")]
+@pytest.mark.parametrize("processes", [1, 4])
+def test_concurrent_writes_all_land(server, processes):
+    """Threads of several clients writing at once: every write is there,
+    also when more calls arrive than --store-processes serve at once."""
+    s = server(f"--store-processes={processes}")
+    s.args += ["--db", s.path("m.db")]
     s.start()
     type_id = client(s).put_artifact_type(pb.ArtifactType(name="t"))
     failures = []
@@ -485,6 +488,71 @@ def test_channel_arguments_without_value(server):
     """An item without '=' (undefined behaviour upstream) is a clear error."""
     status, out, err = server("--grpc_channel_arguments=grpc.keepalive_time_ms").run()
     assert status == 255 and out == "" and "'grpc.keepalive_time_ms' is not key=value" in err
+
+
+# ---------------------------------------------------------------------------
+# Where it differs (README: "Where it differs, and why")
+
+def test_port_taken_is_an_error(server):
+    """Upstream's BuildAndStart fails and it crashes; here: status 255."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = server("--host", "127.0.0.1", f"--grpc_port={port}").run()
+    assert status == 255 and "Server listening" not in out and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_ssl_config_that_cannot_serve(server):
+    """No key or certificate, or client_verify without custom_ca: status 255."""
+    d = tls_dir()
+    cert = (d / "server.pem").read_text().replace("\n", "\\n")
+    key = (d / "server.key").read_text().replace("\n", "\\n")
+    for ssl, message in ((f'ssl_config {{ server_cert: "{cert}" }}', "ssl_config needs server_key and server_cert"),
+                         (f'ssl_config {{ server_cert: "{cert}" server_key: "{key}" client_verify: true }}',
+                          "ssl_config.client_verify needs custom_ca")):
+        s = server()
+        s.args = [f"--metadata_store_server_config_file={write_config(s, sqlite_config(s.path('m.db'), ssl))}"]
+        status, out, err = s.run()
+        assert status == 255 and out == "" and message in err
+
+
+def test_checks_come_before_the_startup_store(server):
+    """Bad channel arguments end the process before any store is created."""
+    s = server("--grpc_channel_arguments=oops")
+    s.args.append(f"--metadata_store_server_config_file={write_config(s, sqlite_config(s.path('missing/m.db')))}")
+    status, _, err = s.run()
+    assert status == 255 and "'oops' is not key=value" in err and "Check failed" not in err
+
+
+def test_unparsable_request_bytes(server):
+    """The extension parses the request: INVALID_ARGUMENT "Could not parse proto"."""
+    s = server().start()
+    channel = grpc.insecure_channel(s.address)
+    try:
+        call = channel.unary_unary("/ml_metadata.MetadataStoreService/GetArtifactTypes")
+        with pytest.raises(grpc.RpcError) as raised:
+            call(b"\xff\xff\xff", timeout=CALL_TIMEOUT)
+    finally:
+        channel.close()
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "Could not parse proto"
+
+
+def test_failed_calls_are_logged(server):
+    """As upstream's LOG(WARNING) "<method> failed: ..." (as a plain line)."""
+    s = server()
+    s.args = ["--db", s.path("m.db")]
+    s.start()
+    raw_call(s, "GetArtifactType", svc.GetArtifactTypeRequest(type_name="nope"))
+    assert re.search(r"^warning: GetArtifactType failed: .*nope", s.errors(), re.M)
+
+
+def test_help_lists_every_official_flag(server):
+    status, out, _ = server("--help").run()
+    assert status == 0
+    for flag in official_config.OFFICIAL_FLAGS:
+        assert f"--{flag.name}" in out
 
 
 # ---------------------------------------------------------------------------
