@@ -42,3 +42,29 @@ export function newerTags(all: TagVersion[], pinTag: string, includePrereleases:
   if (!pin) return [];
   return all.filter((t) => compareTagVersions(t, pin) > 0 && (includePrereleases || t.prerelease === null));
 }
+
+/**
+ * The tags asked for by name, each of which must exist and be newer than the
+ * pin; otherwise the problems, each naming what does exist (a typo in a CI
+ * matrix must not pass as "up to date").
+ */
+export function pickTags(all: TagVersion[], asked: readonly string[], pinTag: string, includePrereleases: boolean): { tags: TagVersion[]; problems: string[] } {
+  const newer = newerTags(all, pinTag, true);
+  const tags: TagVersion[] = [];
+  const problems: string[] = [];
+  const newest = (list: TagVersion[]) => list.slice(-5).map((t) => t.tag).join(', ') || 'none';
+  for (const name of asked) {
+    const exact = all.find((t) => t.tag === name);
+    if (!exact) {
+      const near = all.filter((t) => t.tag.replace(/^v/, '').startsWith(name.replace(/^v/, ''))).map((t) => t.tag);
+      problems.push(`upstream has no tag ${name}${near.length ? ` (did you mean ${near.slice(0, 3).join(', ')}?)` : ''}; its newest tags: ${newest(all)}`);
+    } else if (!newer.includes(exact)) {
+      problems.push(`${name} is not newer than the pin ${pinTag}; newer tags: ${newest(newer)}`);
+    } else if (exact.prerelease !== null && !includePrereleases) {
+      problems.push(`${name} is a pre-release; pass --pre to try it`);
+    } else if (!tags.includes(exact)) {
+      tags.push(exact);
+    }
+  }
+  return { tags, problems };
+}

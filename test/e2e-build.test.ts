@@ -21,6 +21,7 @@ import { platformCacheDir } from '../src/platform.ts';
 import type { ServerStatus } from '../src/commands/server.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { containerSkip, rootfsSkip } from './helpers/skips.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-e2e-'));
@@ -45,28 +46,6 @@ function alteredCopy(wheel: string, out: string, entry: string, content: Buffer)
   assert.equal(res.status, 0, res.stderr);
   fs.rmSync(dataFile);
   return out;
-}
-
-/** Why the container test cannot run here, or false. */
-function containerSkip(): string | false {
-  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8' });
-  if (info.status !== 0) {
-    const reason = 'no Docker engine answers (start one with bash tools/container/start-docker.sh)';
-    process.stderr.write(`\nSKIPPING the container test: ${reason}\n`);
-    return reason;
-  }
-  return false;
-}
-
-/** Why a server cannot run in a root filesystem here (tools/platform/serve.sh), or false. */
-function rootfsSkip(): string | false {
-  const reason = process.getuid?.() !== 0
-    ? 'serving ml-metadata 1.14.0 in a root filesystem needs root (chroot, mount)'
-    : spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0
-      ? 'debootstrap is not installed (apt-get install debootstrap), so no CPython 3.9 root filesystem for ml-metadata 1.14.0'
-      : false;
-  if (reason) process.stderr.write(`\nSKIPPING the same-version server test: ${reason}\n`);
-  return reason;
 }
 
 /** Mount points under the root filesystem cache (a server that stopped must leave none). */
@@ -158,7 +137,7 @@ describe('the wheel built from real upstream', async () => {
   it('passes verify against the reference server of the same release (static checks and the behaviour suite)', { skip }, () => {
     // Default (auto): ml-metadata 1.14.0 itself in a CPython 3.9 root filesystem where this host
     // can run one, else the host venv's 1.16.0 with a note that says why.
-    const sameVersion = rootfsSkip() === false;
+    const sameVersion = rootfsSkip('the same-version server tests') === false;
     const res = mlmdRemote(['verify', first.wheel.path, '--server', 'reference', '--json']);
     assert.equal(res.status, 0, res.stderr.slice(-3000));
     const report = JSON.parse(res.stdout) as VerifyResult;
@@ -202,7 +181,7 @@ describe('the wheel built from real upstream', async () => {
     assert.ok(report.live!.suite.passed >= 30 && report.live!.suite.failed === 0);
   });
 
-  it('server start runs ml-metadata 1.14.0 in the background; server stop unmounts everything and keeps the data', { skip: skip || rootfsSkip() }, async () => {
+  it('server start runs ml-metadata 1.14.0 in the background; server stop unmounts everything and keeps the data', { skip: skip || rootfsSkip('the same-version server tests') }, async () => {
     const started = mlmdRemote(['server', 'start', '--reference', 'same-version', '--json']);
     assert.equal(started.status, 0, started.stderr.slice(-3000));
     let status = JSON.parse(started.stdout) as ServerStatus;
@@ -232,7 +211,7 @@ describe('the wheel built from real upstream', async () => {
     assert.ok(fs.statSync(path.join(dataDir, 'metadata.sqlite')).size > 0, 'the store is kept on the host');
   });
 
-  it('serve.sh killed outright takes its server with it; the next run unmounts and keeps the data (paths through symlinks)', { skip: skip || rootfsSkip() }, async () => {
+  it('serve.sh killed outright takes its server with it; the next run unmounts and keeps the data (paths through symlinks)', { skip: skip || rootfsSkip('the same-version server tests') }, async () => {
     // Both directories named through symlinks: the mount checks must see through them.
     const links = path.join(scratch, 'links');
     fs.mkdirSync(path.join(links, 'real-data'), { recursive: true });

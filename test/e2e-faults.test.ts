@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { NightlyResult } from '../src/commands/nightly.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { skipBecause } from './helpers/skips.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-faults-'));
@@ -25,14 +26,24 @@ describe('faults', async () => {
   const skip = upstream.skipReason ?? false;
   let builtWheel: string | undefined;
 
-  it('Ctrl-C during a build leaves no wheel and no lock, and the next build succeeds', { skip }, async () => {
+  it('Ctrl-C during a build leaves no wheel and no lock, and the next build succeeds', { skip, timeout: 20 * 60_000 }, async () => {
     const dist = path.join(scratch, 'dist-interrupted');
     const work = path.join(scratch, 'work-interrupted');
     const child = spawn(process.execPath, [cli, 'build', '--dist', dist, '--work-dir', work], { cwd: projectRoot, stdio: ['ignore', 'ignore', 'pipe'] });
-    // Interrupt once bazel is running.
-    await new Promise<void>((resolve) => {
+    // Interrupt once bazel is running; a build that ends or stalls before that fails the test.
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "bazel run" step within 10 minutes:\n${seen.slice(-2000)}`)), 10 * 60_000);
       child.stderr.on('data', (d: Buffer) => {
-        if (d.toString().includes('bazel run')) resolve();
+        seen += d.toString();
+        if (seen.includes('bazel run')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (c) => {
+        clearTimeout(timer);
+        reject(new Error(`the build exited (${c}) before "bazel run":\n${seen.slice(-2000)}`));
       });
     });
     child.kill('SIGINT');
@@ -54,12 +65,21 @@ describe('faults', async () => {
 
   it('says in one sentence that no container runtime works, naming the alternatives (exit 8)', { skip }, (t) => {
     // A private mount namespace where /var/run has no Docker socket.
-    if (spawnSync('unshare', ['-m', 'true']).status !== 0) return t.skip('unshare -m is not permitted here');
-    if (!builtWheel) return t.skip('the build test made no wheel');
+    if (spawnSync('unshare', ['-m', 'true']).status !== 0) return t.skip(skipBecause('the no-container-runtime test', 'unshare -m is not permitted here'));
+    if (!builtWheel) return t.skip(skipBecause('the no-container-runtime test', 'the build test made no wheel'));
     const r = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs tmpfs /var/run && exec "$0" "$1" verify "$2" --server container --image local/none:1 --quiet', process.execPath, cli, builtWheel], { cwd: projectRoot, encoding: 'utf8' });
     assert.equal(r.status, 8, r.stderr);
     assert.match(r.stderr, /No container runtime answers/);
     assert.match(r.stderr, /--server reference/);
+  });
+
+  it('nightly --tag fails (exit 2) for a tag upstream does not have, naming the ones it has', { skip }, () => {
+    for (const [asked, message] of [['1.15.0', /upstream has no tag 1\.15\.0 \(did you mean v1\.15\.0\?\)/], ['v1.15', /upstream has no tag v1\.15 \(did you mean v1\.15\.0\?\)/], ['v1.99.0', /upstream has no tag v1\.99\.0; its newest tags: .*v1\.16\.0/], ['v1.13.0', /v1\.13\.0 is not newer than the pin v1\.14\.0; newer tags: v1\.15\.0, v1\.16\.0/]] as const) {
+      const res = run(['nightly', '--tag', asked, '--out', path.join(scratch, 'nightly-typo')]);
+      assert.equal(res.status, 2, `${asked}: ${res.stderr}`);
+      assert.match(res.stderr, message);
+      assert.doesNotMatch(res.stdout, /Up to date/i);
+    }
   });
 
   it('nightly against the pin reports v1.15.0 and v1.16.0, each needing attention, with summaries', { skip }, () => {

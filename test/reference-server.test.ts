@@ -22,19 +22,13 @@ import { makeTlsMaterial } from '../src/server.ts';
 import { parseJunit } from '../src/verify.ts';
 import { writeUpstreamFiles } from '../src/upstream-tests.ts';
 import { pinnedUpstreamRepo, projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { rootfsSkip } from './helpers/skips.ts';
 
 const project = loadProject(projectRoot, { exact: true });
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-parity-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 const SOURCES = ['ml_metadata/metadata_store/metadata_store_server_main.cc', 'ml_metadata/metadata_store/metadata_store_service_impl.cc', 'ml_metadata/proto/metadata_store_service.proto'];
-
-/** Why the 1.14.0 server cannot run in a root filesystem here, or false. */
-function rootfsSkip(): string | false {
-  const reason = process.getuid?.() !== 0 ? 'serving ml-metadata 1.14.0 in a root filesystem needs root (chroot, mount)' : spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0 ? 'debootstrap is not installed' : false;
-  if (reason) process.stderr.write(`\nSKIPPING the parity suite on ml-metadata 1.14.0: ${reason}\n`);
-  return reason;
-}
 
 describe('the reference server behaves as the official metadata_store_server', async () => {
   const upstream = await realUpstream();
@@ -78,7 +72,7 @@ describe('the reference server behaves as the official metadata_store_server', a
     return result;
   }
 
-  it('with ml-metadata 1.14.0, the wheel\'s release, in the CPython 3.9 root filesystem', { skip: rootfsSkip(), timeout: 25 * 60_000 }, () => {
+  it('with ml-metadata 1.14.0, the wheel\'s release, in the CPython 3.9 root filesystem', { skip: rootfsSkip('the parity suite on ml-metadata 1.14.0'), timeout: 25 * 60_000 }, () => {
     parity('1.14.0', {
       kind: 'rootfs',
       serve: path.join(project.toolsDir, 'platform', 'serve.sh'),

@@ -7,12 +7,12 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { projectRoot } from './helpers/real-upstream.ts';
+import { skipBecause } from './helpers/skips.ts';
 
 const listed = spawnSync('git', ['ls-files', '-z', '--', '*.sh', '.ci/run'], { cwd: projectRoot, encoding: 'utf8' });
 const scripts = listed.stdout.split('\0').filter(Boolean);
 const shellcheck = spawnSync('shellcheck', ['--version'], { encoding: 'utf8' });
-const skip = shellcheck.status === 0 ? false : 'shellcheck is not installed (bash tools/setup-debian.sh installs it)';
-if (skip) process.stderr.write(`\nSKIPPING the shellcheck test: ${skip}\n`);
+const skip = shellcheck.status === 0 ? false : skipBecause('the shellcheck test', 'shellcheck is not installed (bash tools/setup-debian.sh installs it)');
 
 describe('shell scripts', () => {
   it('are found: the CI entry, setup, container and platform scripts', () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadProject } from '../src/config.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
+import { skipBecause } from './helpers/skips.ts';
 
 const workflowsDir = path.join(projectRoot, '.github', 'workflows');
 const workflows = fs.readdirSync(workflowsDir).filter((n) => n.endsWith('.yml')).map((n) => path.join(workflowsDir, n));
@@ -24,8 +25,7 @@ describe('GitHub Actions workflows', () => {
     if (!fs.existsSync(path.join(bin, 'actionlint'))) {
       const res = spawnSync('go', ['install', `github.com/rhysd/actionlint/cmd/actionlint@${version}`], { encoding: 'utf8', env: { ...process.env, GOBIN: bin } });
       if (res.status !== 0) {
-        skipReason = `actionlint ${version} could not be built with go install: ${(res.error?.message ?? res.stderr).trim().split('\n').pop()}`;
-        process.stderr.write(`\nSKIPPING the actionlint check: ${skipReason}\n`);
+        skipReason = skipBecause('the actionlint check', `actionlint ${version} could not be built with go install: ${(res.error?.message ?? res.stderr).trim().split('\n').pop()}`);
         return;
       }
     }

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadProject, writeFileAtomic, type Project } from '../config.js';
-import { MlmdError } from '../errors.js';
+import { MlmdError, UsageError } from '../errors.js';
 import { redactUrl, upstreamUrl, readPin } from '../upstream.js';
-import { newerTags, readRemoteTags } from '../tags.js';
+import { newerTags, pickTags, readRemoteTags } from '../tags.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
 import { rebaseStart, type RebaseResult } from './rebase.js';
@@ -52,8 +52,16 @@ export async function nightly(opts: { project: Project; url?: string; prerelease
   const step = log.step(`List upstream tags newer than ${pin.tag}`);
   const ls = await git.remote(project.root, ['ls-remote', '--tags', url], { allowFailure: true, timeoutMs: 120_000 });
   if (!ls.ok) throw new MlmdError(`cannot list the tags of ${redactUrl(url)}: ${ls.stderr.trim().split('\n').pop()}`, { hint: 'use a mirror: --upstream-url or MLMD_REMOTE_UPSTREAM_URL' });
-  let candidates = newerTags(readRemoteTags(ls.stdout), pin.tag, opts.prereleases ?? false);
-  if (opts.tags?.length) candidates = candidates.filter((t) => opts.tags!.includes(t.tag));
+  const remoteTags = readRemoteTags(ls.stdout);
+  let candidates = newerTags(remoteTags, pin.tag, opts.prereleases ?? false);
+  if (opts.tags?.length) {
+    const picked = pickTags(remoteTags, opts.tags, pin.tag, opts.prereleases ?? false);
+    if (picked.problems.length) {
+      step.fail();
+      throw new UsageError(picked.problems.join('\n'), 'name a tag that upstream has and that is newer than the pin; nightly --list shows them');
+    }
+    candidates = picked.tags;
+  }
   step.done(candidates.length ? candidates.map((t) => t.tag).join(', ') : 'none');
   const outDir = path.resolve(opts.outDir ?? path.join(project.cacheDir, 'nightly', new Date().toISOString().slice(0, 10)));
   fs.mkdirSync(outDir, { recursive: true });

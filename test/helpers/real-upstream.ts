@@ -10,6 +10,7 @@ import { loadProject, type Project } from '../../src/config.ts';
 import { processRunner } from '../../src/exec.ts';
 import { hermeticGit, userUrlRewrites, type Git } from '../../src/git.ts';
 import { upstreamUrl } from '../../src/upstream.ts';
+import { skipBecause } from './skips.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,10 +34,7 @@ export function realUpstream(): Promise<RealUpstream> {
     const skipReason = res.ok && res.stdout.trim()
       ? null
       : `upstream ${url} is not reachable (${(res.stderr.trim().split('\n').pop() ?? 'no answer').slice(0, 120)}); set MLMD_REMOTE_UPSTREAM_URL or git config url.<mirror>.insteadOf ${url} to run these tests`;
-    if (skipReason) {
-      process.stderr.write(`\n${'!'.repeat(78)}\nSKIPPING the tests that need real upstream:\n  ${skipReason}\n${'!'.repeat(78)}\n\n`);
-    }
-    return { project, git, url, skipReason };
+    return { project, git, url, skipReason: skipReason && skipBecause('the tests that need real upstream', skipReason) };
   })();
   return cached;
 }
