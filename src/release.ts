@@ -3,22 +3,24 @@
  * which indexes refuse local versions, and the release notes made from the
  * series.
  */
+import { valid } from '@renovatebot/pep440';
+import type { Requirement } from './matrix.js';
 import type { Patch } from './series.js';
-import type { Requirement } from './verify.js';
+import { normalizeDistName, parseWheelFileName } from './wheel.js';
 
-
-import { normalizeDistName as normalizeName } from './verify.js';
-
-/** Versions of `distName` listed on a PEP 503 simple page (from the file names of its links). */
+/** Versions of `distName` listed on a PEP 503 simple page (from the file names of its links: wheels and sdists). */
 export function versionsOnIndex(simpleHtml: string, distName: string): string[] {
-  const prefix = normalizeName(distName).replace(/-/g, '_');
+  const wanted = normalizeDistName(distName);
   const versions = new Set<string>();
   for (const m of simpleHtml.matchAll(/>\s*([^<]+?\.(?:whl|tar\.gz|zip))\s*</g)) {
     const file = m[1]!.trim();
-    const base = file.replace(/\.(whl|tar\.gz|zip)$/, '');
-    const parts = base.split('-');
-    if (normalizeName(parts[0]!).replace(/-/g, '_') !== prefix || parts.length < 2) continue;
-    versions.add(parts[1]!.replace(/_/g, '+'));
+    const wheel = parseWheelFileName(file);
+    // An sdist is name-version.tar.gz (or .zip), its name possibly with dashes.
+    const sdist = wheel ? null : /^(.+)-([^-]+)\.(?:tar\.gz|zip)$/.exec(file);
+    const [name, version] = wheel ? [wheel.distribution, wheel.version] : sdist ? [sdist[1]!, sdist[2]!] : [null, null];
+    if (name === null || normalizeDistName(name) !== wanted) continue;
+    const normalized = version!.replace(/_/g, '+');
+    if (valid(normalized)) versions.add(normalized);
   }
   return [...versions].sort();
 }
@@ -64,7 +66,7 @@ export function releaseNotes(opts: {
   if (opts.wheel) lines.push(`Wheel: \`${opts.wheel.name}\`, sha256 \`${opts.wheel.sha256}\``, '');
   lines.push('### Patches', '');
   for (const p of opts.patches) lines.push(`- **${p.header.subject}** (\`${p.name}\`): ${p.header.why}`);
-  lines.push('', '### Dependencies', '', ...opts.requirements.map((r) => `- ${r.name}${r.lower ? ` >= ${r.lower}` : ''}${r.upper ? `, < ${r.upper}` : ''}`), '');
+  lines.push('', '### Dependencies', '', ...opts.requirements.map((r) => `- ${r.name}${r.specifier ? ` ${r.specifier.replace(/,/g, ', ')}` : ''}`), '');
   if (opts.matrixTable) lines.push('### Tested dependency versions', '', opts.matrixTable.trim(), '');
   if (opts.platformTable) lines.push('### Tested platforms', '', opts.platformTable.trim(), '');
   return `${lines.join('\n')}\n`;

@@ -20,7 +20,7 @@ import { platformCacheDir, type PlatformName } from './platform.js';
 import { trackProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
-import { upstreamVersionOf } from './wheel.js';
+import { parseWheelFileName, upstreamVersionOf } from './wheel.js';
 
 export interface ServerHandle {
   kind: 'reference' | 'container' | 'external';
@@ -108,9 +108,8 @@ export const SERVER_PLATFORM: PlatformName = 'cpython-3.9';
 
 /** The upstream release a wheel was built from, from its file name (post-release and local label dropped). */
 export function wheelUpstreamVersion(wheelPath: string): string | undefined {
-  // name-version[-build]-python-abi-platform.whl
-  const version = /^[^-]+-(\d[^-]*)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$/.exec(path.basename(wheelPath))?.[1];
-  return version === undefined ? undefined : upstreamVersionOf(version);
+  const name = parseWheelFileName(wheelPath);
+  return name ? upstreamVersionOf(name.version.replace(/_/g, '+')) : undefined;
 }
 
 /**

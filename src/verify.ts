@@ -11,7 +11,7 @@ import type { Runner } from './exec.js';
 import type { Logger, StepHandle } from './log.js';
 import { ensureVenv, HERMETIC_PIP_ENV, readRequirements, venvPython, type PythonInfo } from './python.js';
 import type { ServerHandle } from './server.js';
-import type { WheelInspection } from './wheel.js';
+import { normalizeDistName, parseWheelFileName, type WheelInspection } from './wheel.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
@@ -27,11 +27,6 @@ export const IGNORED_WHEEL_CONTENTS_CHECKS: Record<string, string> = {
   W002: 'upstream ships several identical (empty or licence-only) __init__.py files',
 };
 
-const WHEEL_NAME = /^(?<name>[A-Za-z0-9_.]+)-(?<version>[^-]+)(?:-(?<build>\d[^-]*))?-(?<py>[^-]+)-(?<abi>[^-]+)-(?<platform>[^-]+)\.whl$/;
-
-export function normalizeDistName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, '-');
-}
 
 const pass = (id: string, title: string, detail?: string): Check => ({ id, title, status: 'pass', detail });
 const fail = (id: string, title: string, detail: string): Check => ({ id, title, status: 'fail', detail });
@@ -39,10 +34,10 @@ const fail = (id: string, title: string, detail: string): Check => ({ id, title,
 /** The rules we check ourselves, from an inspection of the wheel (no I/O). */
 export function staticChecks(fileName: string, w: WheelInspection): Check[] {
   const checks: Check[] = [];
-  const m = WHEEL_NAME.exec(fileName);
-  if (!m) checks.push(fail('file-name', 'file name follows the wheel naming convention', `${fileName} is not <name>-<version>-<python>-<abi>-<platform>.whl`));
+  const m = parseWheelFileName(fileName);
+  if (!m) checks.push(fail('file-name', 'file name follows the wheel naming convention', `${fileName} is not <name>-<version>-<python>-<abi>-<platform>.whl with a PEP 440 version`));
   else {
-    const tags = `${m.groups!['py']}-${m.groups!['abi']}-${m.groups!['platform']}`;
+    const tags = `${m.python}-${m.abi}-${m.platform}`;
     checks.push(tags === 'py3-none-any' ? pass('file-name', 'file name carries the tags py3-none-any') : fail('file-name', 'file name carries the tags py3-none-any', `its tags are ${tags}`));
   }
   const tag = w.wheel['Tag'] ?? [];
@@ -59,9 +54,9 @@ export function staticChecks(fileName: string, w: WheelInspection): Check[] {
   if (m) {
     const name = w.metadata['Name']?.[0] ?? '';
     const version = w.metadata['Version']?.[0] ?? '';
-    const fileVersion = m.groups!['version']!.replace(/_/g, '+'); // a local version's '+' may be escaped in file names
-    const ok = normalizeDistName(name) === normalizeDistName(m.groups!['name']!) && (version === m.groups!['version'] || version === fileVersion);
-    checks.push(ok ? pass('metadata-matches-name', `METADATA names ${name} ${version}, as the file name does`) : fail('metadata-matches-name', 'METADATA name and version match the file name', `METADATA: ${name} ${version}; file: ${m.groups!['name']} ${m.groups!['version']}`));
+    const fileVersion = m.version.replace(/_/g, '+'); // a local version's '+' may be escaped in file names
+    const ok = normalizeDistName(name) === normalizeDistName(m.distribution) && (version === m.version || version === fileVersion);
+    checks.push(ok ? pass('metadata-matches-name', `METADATA names ${name} ${version}, as the file name does`) : fail('metadata-matches-name', 'METADATA name and version match the file name', `METADATA: ${name} ${version}; file: ${m.distribution} ${m.version}`));
   }
   const imports = w.extensionImports ?? [];
   checks.push(imports.length === 0 ? pass('no-extension-import', 'no module imports the removed native extension') : fail('no-extension-import', 'no module imports the removed native extension', imports.map((i) => `${i.file}:${i.line} imports ${i.module}`).join('; ')));
@@ -216,88 +211,4 @@ export async function runBehaviourSuite(opts: {
   step?: StepHandle;
 }): Promise<SuiteResult> {
   return withSuiteVenv(opts, (venv) => runSuiteIn(venv, opts));
-}
-
-// ---------------------------------------------------------------------------
-// The dependency matrix
-
-export interface MatrixRow {
-  name: string;
-  pins: Record<string, string>;
-}
-
-export interface MatrixSpec {
-  packages: string[];
-  rows: MatrixRow[];
-}
-
-export function readMatrix(project: Project): MatrixSpec {
-  return JSON.parse(fs.readFileSync(path.join(project.toolsDir, 'verify', 'matrix.json'), 'utf8')) as MatrixSpec;
-}
-
-export interface Requirement {
-  name: string;
-  lower?: string;
-  upper?: string;
-}
-
-/** install_requires on the new side of the setup.py patch: its `'name>=a,<b',` lines. */
-export function declaredRequirements(setupPatchText: string): Requirement[] {
-  const out: Requirement[] = [];
-  const lines = setupPatchText.split('\n');
-  const start = lines.findIndex((l) => /^[ +]\s+install_requires=\[$/.test(l));
-  if (start < 0) return out;
-  for (const line of lines.slice(start + 1)) {
-    if (/^[ +]\s+\],?$/.test(line)) break;
-    const m = /^[ +]\s+'([A-Za-z0-9_.-]+)([^']*)',?$/.exec(line);
-    if (!m) continue; // removed ('-') lines are the old side
-    const req: Requirement = { name: m[1]! };
-    for (const part of m[2]!.split(',')) {
-      const p = /^(>=|<)\s*(.+)$/.exec(part.trim());
-      if (p?.[1] === '>=') req.lower = p[2];
-      if (p?.[1] === '<') req.upper = p[2];
-    }
-    out.push(req);
-  }
-  return out;
-}
-
-/** Numeric comparison of dotted release versions (enough for the pins we use). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((x) => parseInt(x, 10) || 0);
-  const pb = b.split('.').map((x) => parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return d;
-  }
-  return 0;
-}
-
-/**
- * Where the declared ranges and the tested ones disagree: a lower bound that
- * the lowest row does not pin exactly, or a tested version the range excludes.
- */
-export function rangeDrift(declared: Requirement[], matrix: MatrixSpec, installedByRow: Record<string, Record<string, string>> = {}): string[] {
-  const problems: string[] = [];
-  const lowest = matrix.rows[0]!;
-  for (const pkg of matrix.packages) {
-    const req = declared.find((r) => normalizeDistName(r.name) === normalizeDistName(pkg));
-    if (!req) {
-      problems.push(`${pkg} is in the matrix but not declared in install_requires`);
-      continue;
-    }
-    const pinned = lowest.pins[pkg];
-    if (!req.lower || !pinned || compareVersions(req.lower, pinned) !== 0) {
-      problems.push(`${pkg}: declared lower bound ${req.lower ?? '(none)'} but the "${lowest.name}" row tests ${pinned ?? '(nothing)'}`);
-    }
-    for (const [row, installed] of Object.entries(installedByRow)) {
-      const v = installed[pkg];
-      if (v && req.upper && compareVersions(v, req.upper) >= 0) problems.push(`${pkg}: row "${row}" tested ${v}, which the declared <${req.upper} excludes`);
-      if (v && req.lower && compareVersions(v, req.lower) < 0) problems.push(`${pkg}: row "${row}" tested ${v}, below the declared >=${req.lower}`);
-    }
-  }
-  for (const req of declared) {
-    if (!matrix.packages.some((p) => normalizeDistName(p) === normalizeDistName(req.name))) problems.push(`${req.name} is declared but the matrix does not test it`);
-  }
-  return problems;
 }

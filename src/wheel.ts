@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { explain, valid } from '@renovatebot/pep440';
 import type { BuildProfile, Project } from './config.js';
 import { BuildError, MlmdError } from './errors.js';
 import type { Runner } from './exec.js';
@@ -61,7 +62,42 @@ export function profileVersion(upstreamVersion: string, profile: BuildProfile, p
 
 /** The upstream release a version was made from: profileVersion's inverse (post-release and local label dropped). */
 export function upstreamVersionOf(version: string): string {
-  return version.replace(/\+.*$/, '').replace(/\.post\d+$/, '');
+  const v = explain(version);
+  if (!v) return version;
+  return `${v.epoch ? `${v.epoch}!` : ''}${v.release.join('.')}${v.pre ? v.pre.join('') : ''}${v.dev ? `.dev${v.dev[1]}` : ''}`;
+}
+
+/** A distribution name as PEP 503 compares them. */
+export function normalizeDistName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+export interface WheelFileName {
+  distribution: string;
+  /** As written in the file name ("1.14.0+remote.1"; a local label's "+" may be written "_"). */
+  version: string;
+  build?: string;
+  python: string;
+  abi: string;
+  platform: string;
+}
+
+/**
+ * A wheel's file name as the wheel spec splits it,
+ * name-version[-build]-python-abi-platform.whl, with a PEP 440 version; null
+ * for anything else. The one parser of wheel file names in this tool.
+ */
+export function parseWheelFileName(fileName: string): WheelFileName | null {
+  const base = path.basename(fileName);
+  if (!base.endsWith('.whl')) return null;
+  const parts = base.slice(0, -'.whl'.length).split('-');
+  if (parts.length !== 5 && parts.length !== 6) return null;
+  const [distribution, version] = parts as [string, string];
+  const build = parts.length === 6 ? parts[2] : undefined;
+  const [python, abi, platform] = parts.slice(-3) as [string, string, string];
+  if (!/^[A-Za-z0-9_.]+$/.test(distribution) || (build !== undefined && !/^\d/.test(build))) return null;
+  if (!valid(version.replace(/_/g, '+'))) return null;
+  return { distribution, version, ...(build !== undefined ? { build } : {}), python, abi, platform };
 }
 
 /** Leftovers of an interrupted run: partial wheels in dist/. */

@@ -134,5 +134,13 @@ describe('rebasing the real series', async () => {
     const verified = json<VerifyResult>(['verify', built.wheel.path, '--server', 'reference']);
     assert.equal(verified.ok, true);
     assert.equal(verified.live!.suite.failed, 0);
+    // The new release's own tests, read from its commit: 1.16.0 ships no types_test.py.
+    const own = verified.live!.upstreamTests!;
+    assert.equal(own.commit, 'd694290634c55742d772f01e12f63ab5b7d2c392');
+    assert.deepEqual(own.files.map((f) => [f.path, f.failed, f.skipped]), [
+      ['ml_metadata/metadata_store/metadata_store_test.py', 0, 0],
+      ['ml_metadata/metadata_store/mlmd_types_test.py', 0, 0],
+    ]);
+    assert.ok(own.files[0]!.passed >= 100 && own.files[0]!.embeddedOnly === 3, JSON.stringify(own.files[0]));
   });
 });

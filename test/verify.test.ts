@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
-import { declaredRequirements, parseJunit, rangeDrift, readMatrix, readWheelContentsOutput, staticChecks, type Check, type MatrixSpec } from '../src/verify.ts';
+import { declaredRequirements, rangeDrift, readMatrix, type MatrixSpec } from '../src/matrix.ts';
+import { parseJunit, readWheelContentsOutput, staticChecks, type Check } from '../src/verify.ts';
 import { inspectWheel } from '../src/wheel.ts';
 import { makeFakeWheel, type FakeWheelSpec } from './helpers/fake-wheel.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
@@ -115,7 +116,28 @@ describe('declared and tested dependency ranges', () => {
 
   it('are reported when they drift apart', () => {
     const moved: MatrixSpec = { ...matrix, rows: [{ name: 'lowest declared', pins: { ...matrix.rows[0]!.pins, protobuf: '3.19.0' } }, ...matrix.rows.slice(1)] };
-    assert.deepEqual(rangeDrift(declared, moved), ['protobuf: declared lower bound 3.20.3 but the "lowest declared" row tests 3.19.0']);
-    assert.deepEqual(rangeDrift(declared, matrix, { newest: { protobuf: '7.0.1' } }), ['protobuf: row "newest" tested 7.0.1, which the declared <7 excludes']);
+    assert.deepEqual(rangeDrift(declared, moved), [
+      'protobuf: declared lower bound 3.20.3 but the "lowest declared" row tests 3.19.0',
+      `protobuf: row "lowest declared" pins 3.19.0, which the declared '>=3.20.3,<7' excludes`,
+    ]);
+    assert.deepEqual(rangeDrift(declared, matrix, { newest: { protobuf: '7.0.1' } }), [`protobuf: row "newest" tested 7.0.1, which the declared '>=3.20.3,<7' excludes`]);
+  });
+
+  it('read every PEP 440 operator, not only >= and <', () => {
+    const patch = (lines: string[]) => ['     install_requires=[', ...lines.map((l) => `+        '${l}',`), '     ],'].join('\n');
+    const reqs = declaredRequirements(patch(['grpcio~=1.49.1', 'protobuf>=3.20.3,!=4.21.0,<7', 'six==1.16.*', 'attrs===23.1.0', 'absl-py']));
+    assert.deepEqual(reqs.map((r) => [r.name, r.specifier, r.lower]), [
+      ['grpcio', '~=1.49.1', '1.49.1'],
+      ['protobuf', '>=3.20.3,!=4.21.0,<7', '3.20.3'],
+      ['six', '==1.16.*', '1.16'],
+      ['attrs', '===23.1.0', '23.1.0'],
+      ['absl-py', '', undefined],
+    ]);
+    const spec: MatrixSpec = { packages: ['grpcio', 'protobuf'], rows: [{ name: 'lowest declared', pins: { grpcio: '1.49.1', protobuf: '3.20.3' } }] };
+    const two = reqs.slice(0, 2);
+    assert.deepEqual(rangeDrift(two, spec, { newest: { grpcio: '1.49.9', protobuf: '4.21.0' } }), [`protobuf: row "newest" tested 4.21.0, which the declared '>=3.20.3,!=4.21.0,<7' excludes`]);
+    // ~=1.49.1 means >=1.49.1, ==1.49.*: 1.50 is outside it.
+    assert.deepEqual(rangeDrift(reqs.slice(0, 1), { packages: ['grpcio'], rows: spec.rows.map((r) => ({ ...r, pins: { grpcio: '1.49.1' } })) }, { newest: { grpcio: '1.50.0' } }), [`grpcio: row "newest" tested 1.50.0, which the declared '~=1.49.1' excludes`]);
+    assert.throws(() => declaredRequirements(patch(['grpcio>>1'])), /'grpcio>>1' is not a PEP 440 specifier/);
   });
 });

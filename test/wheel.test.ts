@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BuildError } from '../src/errors.ts';
-import { profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, upstreamVersionOf } from '../src/wheel.ts';
+import { parseWheelFileName, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, upstreamVersionOf } from '../src/wheel.ts';
+import { versionsOnIndex } from '../src/release.ts';
 import { cleanupFixtures, tempDir } from './helpers/fixtures.ts';
 
 after(cleanupFixtures);
@@ -135,5 +136,22 @@ describe('versions and hashes', () => {
   it('sha256File hashes the bytes', () => {
     const { file, bytes } = source();
     assert.equal(sha256File(file), crypto.createHash('sha256').update(bytes).digest('hex'));
+  });
+});
+
+describe('wheel file names (the one parser)', () => {
+  it('splits name-version[-build]-python-abi-platform.whl with a PEP 440 version', () => {
+    assert.deepEqual(parseWheelFileName('dist/ml_metadata_remote-1.14.0.post2-py3-none-any.whl'), { distribution: 'ml_metadata_remote', version: '1.14.0.post2', python: 'py3', abi: 'none', platform: 'any' });
+    assert.deepEqual(parseWheelFileName('ml_metadata-1.14.0+remote.1-1build-py3-none-any.whl'), { distribution: 'ml_metadata', version: '1.14.0+remote.1', build: '1build', python: 'py3', abi: 'none', platform: 'any' });
+    for (const bad of ['ml_metadata-1.14.0.tar.gz', 'ml_metadata-py3-none-any.whl', 'ml_metadata-not.a.version-py3-none-any.whl', 'a-1.0-x-py3-none-any.whl']) assert.equal(parseWheelFileName(bad), null, bad);
+  });
+
+  it('gives the upstream release of a version (post-release and local label dropped, pre-release kept)', () => {
+    assert.deepEqual(['1.14.0', '1.14.0.post3', '1.14.0+remote.1', '1.14.0.post1+remote.2', '1.16.0rc0'].map(upstreamVersionOf), ['1.14.0', '1.14.0', '1.14.0', '1.14.0', '1.16.0rc0']);
+  });
+
+  it('lists the versions of one distribution on a simple index page, wheels and sdists', () => {
+    const html = ['ml_metadata_remote-1.14.0-py3-none-any.whl', 'ml_metadata_remote-1.14.0.post1-py3-none-any.whl', 'ml-metadata-remote-1.14.0.post2.tar.gz', 'ml_metadata-1.14.0-cp310-cp310-manylinux_2_17_x86_64.whl', 'ml_metadata_remote_extra-9.0-py3-none-any.whl'].map((f) => `<a href="x">${f}</a>`).join('\n');
+    assert.deepEqual(versionsOnIndex(html, 'ml-metadata-remote'), ['1.14.0', '1.14.0.post1', '1.14.0.post2']);
   });
 });

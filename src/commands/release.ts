@@ -5,7 +5,7 @@ import { MlmdError, UsageError, VerifyError } from '../errors.js';
 import { ensureVenv, findPython, HERMETIC_PIP_ENV, readRequirements, venvPython } from '../python.js';
 import { nextPostRelease, rejectsLocalVersions, releaseNotes, simpleIndexFor, updateChangelog, versionsOnIndex } from '../release.js';
 import { readSeries } from '../series.js';
-import { declaredRequirements } from '../verify.js';
+import { declaredRequirements } from '../matrix.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
