@@ -210,12 +210,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('index-url', { type: 'string', describe: 'Simple index to read existing versions from (default: derived from the upload URL)' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Verify and check, then show exactly what would be uploaded; upload nothing' })
           .option('python', { type: 'string', describe: 'CPython for the venvs' })
+          .option('accept-incomplete', { type: 'boolean', default: false, describe: 'Publish although verify skipped something (even if allowed) or served another MLMD release than the wheel\'s; the result names what was not proven' })
           .example('$0 release --repository-url http://127.0.0.1:8080/ --dry-run', ''),
       (a) =>
         run(
           a,
           'release',
-          (p, d) => import('./commands/release.js').then((m) => m.release({ project: p, wheel: a.wheel, repositoryUrl: a.repositoryUrl, repository: a.repository, indexUrl: a.indexUrl, dryRun: a.dryRun, python: a.python }, d)),
+          (p, d) => import('./commands/release.js').then((m) => m.release({ project: p, wheel: a.wheel, repositoryUrl: a.repositoryUrl, repository: a.repository, indexUrl: a.indexUrl, dryRun: a.dryRun, python: a.python, acceptIncomplete: a.acceptIncomplete }, d)),
           renderRelease,
         ),
     )

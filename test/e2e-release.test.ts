@@ -20,6 +20,7 @@ import { stderrLogger } from '../src/log.ts';
 import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
 import { canConnect, freePort, startReferenceServer, stopProcess, type ServerHandle } from '../src/server.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import type { VerifyResult } from '../src/commands/verify.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-release-'));
 const clone = path.join(scratch, 'project');
@@ -71,6 +72,30 @@ describe('release to a local package index', async () => {
     assert.equal(r.uploaded, false);
     assert.equal(r.version, '1.14.0');
     assert.match(r.notes, /^## ml-metadata-remote 1\.14\.0$/m);
+    assert.deepEqual(fs.readdirSync(path.join(scratch, 'packages')), []);
+  });
+
+  it('refuses a wheel whose verify skipped something (even if allowed) or served another release, unless --accept-incomplete', { skip }, () => {
+    // The report --dry-run left beside the wheel, as a verify with --allow-skip and the fallback server would have written it.
+    const reportFile = `${wheel}.verify.json`;
+    const original = fs.readFileSync(reportFile, 'utf8');
+    const report = JSON.parse(original) as VerifyResult;
+    report.skipped = [{ what: 'upstream-tests', reason: 'upstream/ is not checked out', allowed: true }];
+    report.live!.server.note = 'ml-metadata 1.14.0 cannot run in the cpython-3.9 root filesystem here; served ml-metadata 1.16.0 instead';
+    fs.writeFileSync(reportFile, JSON.stringify(report));
+    try {
+      let res = cli(['release', wheel, '--repository-url', url, '--dry-run'], creds);
+      assert.equal(res.status, 6, res.stderr.slice(-2000));
+      assert.match(res.stderr, /passed verify, but not all of it ran; it will not be published/);
+      assert.match(res.stderr, /skipped upstream-tests \(allowed\): upstream\/ is not checked out/);
+      assert.match(res.stderr, /served by another release: .*served ml-metadata 1\.16\.0 instead/);
+      assert.match(res.stderr, /--accept-incomplete/);
+      res = cli(['release', wheel, '--repository-url', url, '--dry-run', '--accept-incomplete', '--json'], creds);
+      assert.equal(res.status, 0, res.stderr.slice(-2000));
+      assert.equal((JSON.parse(res.stdout) as ReleaseResult).verified.incomplete.length, 2);
+    } finally {
+      fs.writeFileSync(reportFile, original);
+    }
     assert.deepEqual(fs.readdirSync(path.join(scratch, 'packages')), []);
   });
 
