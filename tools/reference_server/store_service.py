@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import signal
 import tempfile
-import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, List, Optional, Tuple
@@ -222,5 +221,8 @@ class StoreService:
 
     def close(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            try:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            except TypeError:  # CPython 3.8 has no cancel_futures
+                self._executor.shutdown(wait=True)
             self._executor = None

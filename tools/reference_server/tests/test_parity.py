@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -453,11 +452,15 @@ def tls_credentials(with_client_cert: bool):
         certificate_chain=(d / "client.pem").read_bytes() if with_client_cert else None)
 
 
+def tls_server(server, client_verify: bool):
+    s = server()
+    s.args = [f"--metadata_store_server_config_file={tls_config(s, client_verify)}"]
+    return s.start()
+
+
 def test_ssl_config_serves_tls(server):
     """BuildSslServerCredentials: server_key and server_cert, no client certificates asked."""
-    s = server()
-    s.args = [f"--metadata_store_server_config_file={tls_config(s, client_verify=False)}"]
-    s.start()
+    s = tls_server(server, client_verify=False)
     request = svc.GetArtifactTypesRequest()
     assert raw_call(s, "GetArtifactTypes", request, tls_credentials(False))[0] == grpc.StatusCode.OK
     assert raw_call(s, "GetArtifactTypes", request)[0] == grpc.StatusCode.UNAVAILABLE
@@ -465,9 +468,7 @@ def test_ssl_config_serves_tls(server):
 
 def test_ssl_config_client_verify(server):
     """custom_ca and client_verify: client certificates required and verified."""
-    s = server()
-    s.args = [f"--metadata_store_server_config_file={tls_config(s, client_verify=True)}"]
-    s.start()
+    s = tls_server(server, client_verify=True)
     request = svc.GetArtifactTypesRequest()
     assert raw_call(s, "GetArtifactTypes", request, tls_credentials(True))[0] == grpc.StatusCode.OK
     assert raw_call(s, "GetArtifactTypes", request, tls_credentials(False))[0] == grpc.StatusCode.UNAVAILABLE
