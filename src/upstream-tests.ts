@@ -174,8 +174,9 @@ export async function writeUpstreamFiles(git: Git, repoDir: string, commit: stri
 /**
  * Runs every upstream test file of `commit` that the plan knows in the venv
  * of `python` against the server at host:port. `databaseFile` is the host
- * path of the server's SQLite file; without it the fresh-database files
- * cannot run, which the caller reports as a skip.
+ * path of the server's SQLite file, deleted to give a file (or each of its
+ * stores) a new database; without it only the files that need no store
+ * run, and the others are reported as skips.
  */
 export async function runUpstreamTests(opts: {
   project: Project;
@@ -192,8 +193,10 @@ export async function runUpstreamTests(opts: {
 }): Promise<UpstreamTestsResult> {
   const plan = readUpstreamTestPlan(opts.project);
   const all = await listUpstreamTestFiles(opts.git, opts.repoDir, opts.commit);
-  const known = all.filter((p) => p in plan.files && (plan.files[p] !== 'fresh-database' || opts.databaseFile));
-  const notRunnable = all.filter((p) => plan.files[p] === 'fresh-database' && !opts.databaseFile);
+  // Upstream's tests expect a new database (once per file, or per store): only a server whose database verify started can give one.
+  const needsDatabase = (p: string) => plan.files[p] !== 'no-store';
+  const known = all.filter((p) => p in plan.files && (!needsDatabase(p) || opts.databaseFile));
+  const notRunnable = all.filter((p) => p in plan.files && needsDatabase(p) && !opts.databaseFile);
   const unknown = all.filter((p) => !(p in plan.files));
   const testsDir = path.join(opts.workDir, 'upstream-tests');
   await writeUpstreamFiles(opts.git, opts.repoDir, opts.commit, known, testsDir);
@@ -218,7 +221,7 @@ export async function runUpstreamTests(opts: {
   const raw = RawReportSchema.parse(JSON.parse(fs.readFileSync(out, 'utf8')));
   const result = classifyUpstreamTests(raw, plan, unknown, opts.commit);
   for (const p of notRunnable) {
-    result.files.push({ ...emptyFile(p, plan.files[p]!), skipped: 1, skips: [{ test: '(file)', message: 'it needs a fresh database per test, and the server\'s database is not one verify started (--server-address)' }] });
+    result.files.push({ ...emptyFile(p, plan.files[p]!), skipped: 1, skips: [{ test: '(file)', message: 'it expects a new database, and the server\'s database is not one verify started (--server-address)' }] });
   }
   result.ok = result.ok && notRunnable.length === 0;
   return result;

@@ -8,6 +8,9 @@ script):
 
   grpc-flags     the file has its own switch to a gRPC backend
                  (--use_grpc_backend --grpc_host H --grpc_port P), set here;
+                 it expects a new database when it starts (it reuses
+                 fixed names and external ids), so the server's SQLite
+                 file is deleted first;
   fresh-database the file builds a store on a fresh in-memory database
                  (ConnectionConfig: sqlite without a file, or fake_database)
                  for each test: such a store becomes a gRPC client of the
@@ -54,8 +57,8 @@ def parse_args(argv):
         path, _, mode = item.rpartition("=")
         if mode not in MODES or not path:
             parser.error(f"--file {item}: expected PATH=MODE with MODE one of {', '.join(MODES)}")
-        if mode == "fresh-database" and not args.fresh_db:
-            parser.error(f"--file {item} needs --fresh-db")
+        if mode != "no-store" and not args.fresh_db:
+            parser.error(f"--file {item} needs --fresh-db (upstream's tests expect a new database)")
         files.append((path, mode))
     if not files:
         parser.error("no --file given")
@@ -229,6 +232,8 @@ def main(argv=None) -> int:
     absl_flags.FLAGS(argv, known_only=True)
     for entry, mode, module in loaded:
         sys.stderr.write(f"upstream file {entry['path']} ({mode})\n")
+        if mode == "grpc-flags":
+            remove_database(args.fresh_db)
         set_store_class(fresh if mode == "fresh-database" else original)
         try:
             with open(os.path.join(args.tests_dir, entry["path"]), encoding="utf-8") as handle:
