@@ -223,6 +223,7 @@ export async function runUpstreamTests(opts: {
   for (const p of notRunnable) {
     result.files.push({ ...emptyFile(p, plan.files[p]!), skipped: 1, skips: [{ test: '(file)', message: 'it expects a new database, and the server\'s database is not one verify started (--server-address)' }] });
   }
+  result.files.sort((a, b) => a.path.localeCompare(b.path));
   result.ok = result.ok && notRunnable.length === 0;
   return result;
 }
