@@ -15,7 +15,7 @@ import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
 import { canConnect, freePort, startReferenceServer } from '../src/server.ts';
-import { findPython } from '../src/python.ts';
+import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
 import { recordingLogger } from '../src/log.ts';
 import { platformCacheDir } from '../src/platform.ts';
 import type { ServerStatus } from '../src/commands/server.ts';
@@ -164,7 +164,7 @@ describe('the wheel built from real upstream', async () => {
     const byFile = Object.fromEntries(upstreamTests.files.map((f) => [path.basename(f.path), f]));
     assert.deepEqual(Object.keys(byFile).sort(), ['metadata_store_test.py', 'mlmd_types_test.py', 'types_test.py']);
     for (const f of upstreamTests.files) assert.deepEqual([f.failed, f.skipped, f.failures], [0, 0, []], f.path);
-    assert.equal(byFile['metadata_store_test.py']!.embeddedOnly, 3);
+    assert.equal(byFile['metadata_store_test.py']!.embeddedOnly, 4);
     assert.ok(byFile['metadata_store_test.py']!.passed >= 100, `${byFile['metadata_store_test.py']!.passed} passed`);
     assert.ok(byFile['types_test.py']!.passed >= 40);
     assert.equal(byFile['mlmd_types_test.py']!.passed, 2);
@@ -363,24 +363,53 @@ describe('the wheel built from real upstream', async () => {
         'from ml_metadata.proto import metadata_store_pb2',
         'pkg = os.path.dirname(ml_metadata.__file__)',
         'natives = [os.path.join(d, f) for d, _, fs in os.walk(pkg) for f in fs if f.endswith((".so", ".pyd", ".dylib"))]',
-        'try:',
-        '  metadata_store.MetadataStore(metadata_store_pb2.ConnectionConfig())',
-        '  err = None',
-        'except RuntimeError as e:',
-        '  err = str(e)',
-        'print(json.dumps({"version": ml_metadata.__version__, "natives": natives, "dataset": mlmd_types.Dataset().name, "deploy": mlmd_types.Deploy().name, "extension_loaded": any("metadata_store_extension" in m for m in sys.modules), "err": err}))',
+        'from ml_metadata import errors',
+        'def raised(f):',
+        '  try:',
+        '    f()',
+        '  except BaseException as e:',
+        '    return [type(e).__name__, [c.__name__ for c in type(e).__mro__], str(e)]',
+        'def pywrap():',
+        '  import ml_metadata.metadata_store.pywrap.metadata_store_extension',
+        'print(json.dumps({"version": ml_metadata.__version__, "natives": natives, "dataset": mlmd_types.Dataset().name, "deploy": mlmd_types.Deploy().name,',
+        '  "connection": raised(lambda: metadata_store.MetadataStore(metadata_store_pb2.ConnectionConfig())),',
+        '  "downgrade_bad": raised(lambda: metadata_store.downgrade_schema(metadata_store_pb2.ConnectionConfig(), -1)),',
+        '  "downgrade": raised(lambda: metadata_store.downgrade_schema(metadata_store_pb2.ConnectionConfig(), 0)),',
+        '  "pywrap": raised(pywrap),',
+        '  "extension_loaded": any("metadata_store_extension" in m and sys.modules[m] is not None for m in sys.modules)}))',
       ].join('\n'),
     ]);
-    const got = JSON.parse(probe.stdout) as Record<string, unknown>;
-    assert.deepEqual(got, {
-      version: '1.14.0',
-      natives: [],
-      dataset: 'mlmd.Dataset',
-      deploy: 'mlmd.Deploy',
-      extension_loaded: false,
-      err: got['err'],
-    });
-    assert.match(String(got['err']), /remote-only/);
-    assert.match(String(got['err']), /MetadataStoreClientConfig/);
+    const got = JSON.parse(probe.stdout) as Record<string, [string, string[], string] | unknown>;
+    assert.deepEqual([got['version'], got['natives'], got['dataset'], got['deploy'], got['extension_loaded']], ['1.14.0', [], 'mlmd.Dataset', 'mlmd.Deploy', false]);
+    // One error type for what needs the embedded store: an MLMD UnimplementedError, not a RuntimeError (TFX retries those).
+    for (const key of ['connection', 'downgrade']) {
+      const [name, mro, message] = got[key] as [string, string[], string];
+      assert.equal(name, 'RemoteOnlyError', key);
+      assert.ok(mro.includes('UnimplementedError') && mro.includes('StatusError') && !mro.includes('RuntimeError'), mro.join(' '));
+      assert.match(message, /remote-only.*MetadataStoreClientConfig/s);
+    }
+    // Arguments are checked first, as upstream does.
+    assert.deepEqual((got['downgrade_bad'] as string[]).slice(0, 1), ['InvalidArgumentError']);
+    const [pyName, pyMro, pyMessage] = got['pywrap'] as [string, string[], string];
+    assert.equal(pyName, 'ModuleNotFoundError');
+    assert.ok(pyMro.includes('ImportError'));
+    assert.match(pyMessage, /not part of this remote-only build .*MetadataStoreClientConfig/s);
+  });
+
+  it('describes itself in METADATA: its own description, true classifiers, project URLs; twine check --strict passes', { skip }, async () => {
+    const meta = inspection.metadata;
+    assert.match(meta['Summary']![0]!, /remote-only/);
+    // The long description is METADATA's body, after the headers.
+    const body = (await runner('python3', ['-c', 'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nname = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))\nprint(z.read(name).decode().split("\\n\\n", 1)[1])', first.wheel.path])).stdout;
+    assert.match(body, /^# ml-metadata-remote: the ML Metadata client, remote-only$/m);
+    assert.match(body, /RemoteOnlyError/);
+    assert.doesNotMatch(body, /pip install ml-metadata\b(?!-remote)/);
+    const classifiers = meta['Classifier'] ?? [];
+    assert.ok(classifiers.includes('Operating System :: OS Independent') && classifiers.includes('Programming Language :: Python :: 3 :: Only'), classifiers.join('\n'));
+    assert.deepEqual(classifiers.filter((c) => /^Operating System :: (?!OS Independent)/.test(c)), []);
+    assert.deepEqual(meta['Project-URL']?.map((u) => u.split(',')[0]), ['Source', 'Issues', 'Upstream']);
+    const twine = await ensureVenv({ runner, log: recordingLogger(), python: await findPython(runner), cacheDir: upstream.project.cacheDir, name: 'twine', requirements: readRequirements(path.join(projectRoot, 'tools', 'release', 'requirements.txt')) });
+    const checked = await runner(venvPython(twine), ['-m', 'twine', 'check', '--strict', first.wheel.path], { allowFailure: true });
+    assert.equal(checked.exitCode, 0, checked.stdout + checked.stderr);
   });
 });

@@ -908,13 +908,35 @@ def test_client_config_validation(mlmd_server):
 
 @pytest.mark.remote_only
 def test_connection_config_is_rejected_in_remote_only_build():
+    """One error type, errors.RemoteOnlyError: an MLMD UnimplementedError and
+    not a RuntimeError, which TFX would retry for seconds."""
     config = pb.ConnectionConfig()
     config.fake_database.SetInParent()
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(errors.RemoteOnlyError) as raised:
         metadata_store.MetadataStore(config)
+    assert isinstance(raised.value, errors.UnimplementedError)
+    assert not isinstance(raised.value, RuntimeError)
+    assert raised.value.error_code == errors.UNIMPLEMENTED
     message = str(raised.value)
     assert "remote-only" in message
     assert "MetadataStoreClientConfig" in message
+
+
+@pytest.mark.remote_only
+def test_downgrade_checks_its_arguments_then_refuses():
+    config = pb.ConnectionConfig()
+    with pytest.raises(errors.InvalidArgumentError):
+        metadata_store.downgrade_schema(config, -1)
+    with pytest.raises(errors.RemoteOnlyError):
+        metadata_store.downgrade_schema(config, 0)
+
+
+@pytest.mark.remote_only
+def test_the_native_extension_import_says_remote_only():
+    with pytest.raises(ModuleNotFoundError) as raised:
+        import ml_metadata.metadata_store.pywrap.metadata_store_extension  # noqa: F401
+    assert "remote-only" in str(raised.value)
+    assert "MetadataStoreClientConfig" in str(raised.value)
 
 
 # --------------------------------------------------------------------------

@@ -128,7 +128,8 @@ def describe(err) -> dict:
     return {
         "exception": kind.__name__,
         "message": str(value)[:2000],
-        "remoteOnly": any(isinstance(e, RuntimeError) and "is remote-only" in str(e) for e in chain),
+        # errors.RemoteOnlyError, or the RuntimeError of builds before it.
+        "remoteOnly": any(type(e).__name__ == "RemoteOnlyError" or "is remote-only" in str(e) for e in chain),
         "traceback": "".join(traceback.format_exception(kind, value, tb))[-4000:],
     }
 
