@@ -66,6 +66,7 @@ const CHECK_MARK = { pass: '✓', fail: '✗', skip: '·' } as const;
 export function renderVerify(r: import('./commands/verify.js').VerifyResult): string {
   const lines = [`${r.ok ? 'PASS' : 'FAIL'} ${r.wheel.name} (sha256 ${r.wheel.sha256})`, '', 'Static checks:'];
   for (const c of r.static) lines.push(`  ${CHECK_MARK[c.status]} ${c.title}${c.status === 'fail' && c.detail ? `: ${c.detail}` : ''}`);
+  if (r.coInstall) lines.push('', 'Co-installation:', `  ${CHECK_MARK[r.coInstall.check.status]} ${r.coInstall.check.title}: ${r.coInstall.check.detail ?? ''}`);
   if (r.live) {
     const s = r.live.suite;
     lines.push('', `Behaviour suite against ${r.live.server.description} at ${r.live.server.address} (CPython ${r.live.python}; ${Object.entries(s.installed).map(([k, v]) => `${k} ${v}`).join(', ')}):`);
@@ -108,7 +109,7 @@ export function upstreamCounts(f: import('./upstream-tests.js').UpstreamFileResu
 
 export function renderVerifyMarkdown(r: import('./commands/verify.js').VerifyResult): string {
   const lines = [`### ${r.ok ? '✅' : '❌'} verify \`${r.wheel.name}\``, '', `sha256 \`${r.wheel.sha256}\``, '', '| check | result | detail |', '|---|---|---|'];
-  for (const c of r.static) lines.push(`| ${c.title} | ${CHECK_MARK[c.status]} ${c.status} | ${(c.detail ?? '').replace(/\|/g, '\\|')} |`);
+  for (const c of [...r.static, ...(r.coInstall ? [r.coInstall.check] : [])]) lines.push(`| ${c.title} | ${CHECK_MARK[c.status]} ${c.status} | ${(c.detail ?? '').replace(/\|/g, '\\|')} |`);
   if (r.live) {
     const s = r.live.suite;
     lines.push('', `**Behaviour suite** against ${r.live.server.description}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped (${formatMs(s.durationMs)}).`, '');

@@ -212,3 +212,50 @@ export async function runBehaviourSuite(opts: {
 }): Promise<SuiteResult> {
   return withSuiteVenv(opts, (venv) => runSuiteIn(venv, opts));
 }
+
+// ---------------------------------------------------------------------------
+// Next to the official wheel
+
+export interface CoInstallProbe {
+  import: 'works' | 'fails' | 'leftovers only';
+  leftovers?: string[];
+  warnings?: string[];
+  native?: string[];
+  connection_config?: string;
+  error?: string;
+}
+
+export interface CoInstallResult {
+  /** False when pip has no official wheel of this release for this CPython: the two cannot meet here. */
+  applicable: boolean;
+  reason?: string;
+  official?: string;
+  orders?: Array<{ installed: string[]; both: CoInstallProbe; afterUninstallingOfficial: CoInstallProbe }>;
+  check: Check;
+}
+
+/**
+ * Installs the official ml-metadata of the wheel's release next to it, in
+ * both orders, in fresh venvs (tools/verify/co_install.py), and judges: when
+ * our files are the ones imported (ours installed last), import must warn,
+ * naming both distributions.
+ */
+export async function coInstallCheck(opts: { project: Project; runner: Runner; python: PythonInfo; wheelPath: string; upstreamVersion: string }): Promise<CoInstallResult> {
+  const title = `next to the official ml-metadata ${opts.upstreamVersion}, import warns and names both`;
+  const res = await opts.runner(opts.python.executable, [path.join(opts.project.toolsDir, 'verify', 'co_install.py'), '--wheel', opts.wheelPath, '--official', `ml-metadata==${opts.upstreamVersion}`], { allowFailure: true, env: HERMETIC_PIP_ENV, timeoutMs: 10 * 60_000 });
+  let report: Omit<CoInstallResult, 'check'> & { error?: string };
+  try {
+    report = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as typeof report;
+  } catch {
+    return { applicable: true, check: fail('co-install', title, `co_install.py exited ${res.exitCode}: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`) };
+  }
+  if (res.exitCode === 3 && !report.applicable) return { ...report, check: pass('co-install', title, `cannot happen here: ${report.reason}`) };
+  if (res.exitCode !== 0 || !report.orders) return { ...report, check: fail('co-install', title, report.error ?? `co_install.py exited ${res.exitCode}`) };
+  const oursLast = report.orders.find((o) => o.installed[1] === path.basename(opts.wheelPath))!;
+  const officialLast = report.orders.find((o) => o.installed[1] !== path.basename(opts.wheelPath))!;
+  const warned = (oursLast.both.warnings ?? []).some((w) => /ml-metadata-remote/.test(w) && /ml-metadata /.test(w));
+  const describe = (o: (typeof report.orders)[number]) =>
+    `${o.installed.join(' then ')}: ${o.both.warnings?.length ? 'warns' : 'no warning'}, ${o.both.native?.length ? 'native extension present' : 'no native code'}, ConnectionConfig: ${o.both.connection_config}; after pip uninstall ml-metadata, import ${o.afterUninstallingOfficial.import}${o.afterUninstallingOfficial.leftovers ? ` (${o.afterUninstallingOfficial.leftovers.join(', ')})` : ''}`;
+  const detail = `${describe(oursLast)}. ${describe(officialLast)} (the official files replace ours, so none of our code runs at import).`;
+  return { ...report, check: warned ? pass('co-install', title, detail) : fail('co-install', title, detail) };
+}

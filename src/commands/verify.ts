@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
 import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix } from '../matrix.js';
-import { runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type SuiteResult } from '../verify.js';
+import { coInstallCheck, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type CoInstallResult, type SuiteResult } from '../verify.js';
 import { hasCheckout, hasCommit } from '../upstream.js';
 import { runUpstreamTests, type UpstreamTestsResult } from '../upstream-tests.js';
 import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
@@ -50,6 +50,8 @@ export interface VerifyResult {
     /** Upstream's own tests at the wheel's commit; null when they could not run (see skipped). */
     upstreamTests: UpstreamTestsResult | null;
   };
+  /** The official wheel of the same release installed next to this one (with a live verify). */
+  coInstall?: CoInstallResult;
   /** With --platform: one run per platform (a skipped platform says why). */
   platforms?: PlatformRun[];
   /** With --platform: the server on this host the platforms talked to. */
@@ -118,6 +120,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const upstreamCommit = wheelUpstreamCommit(project, wheelPath);
 
   let live: VerifyResult['live'] = null;
+  let coInstall: CoInstallResult | undefined;
   let platforms: PlatformRun[] | undefined;
   let platformServer: VerifyResult['platformServer'];
   const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
@@ -147,6 +150,9 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
+    step = log.step(`Install the official ml-metadata ${mlmdVersion ?? ''} next to ${name}, both orders, in fresh venvs`);
+    coInstall = await coInstallCheck({ project, runner, python, wheelPath, upstreamVersion: mlmdVersion ?? '' });
+    timings.push({ step: 'co-install', ms: coInstall.check.status === 'fail' ? step.fail(coInstall.check.detail) : step.done(coInstall.applicable ? 'warns' : 'cannot happen here') });
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle | undefined;
@@ -193,11 +199,12 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   for (const p of platforms ?? []) for (const s of p.suite?.skips ?? []) skip('behaviour-tests', `${p.platform} ${s.test}: ${s.message}`);
   const ok =
     failedChecks.length === 0 &&
+    coInstall?.check.status !== 'fail' &&
     (live === null || (live.suite.failed === 0 && live.suite.total > 0 && (live.upstreamTests === null || live.upstreamTests.files.every((f) => f.failed === 0)))) &&
     !(platforms ?? []).some((p) => p.status === 'failed') &&
     (platforms === undefined || platforms.some((p) => p.status === 'passed')) &&
     skips.ok;
-  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, live, ...(platforms ? { platforms, platformServer } : {}), skipped: skips.skipped, allowedSkips: opts.allowSkips ?? [], timings };
+  const result: VerifyResult = { schemaVersion: 1, ok, wheel: { path: wheelPath, name, sha256 }, static: checks, ...(coInstall ? { coInstall } : {}), live, ...(platforms ? { platforms, platformServer } : {}), skipped: skips.skipped, allowedSkips: opts.allowSkips ?? [], timings };
   // Kept next to the wheel, keyed by its sha256, for anything that must only ship verified wheels
   // (only a verification against a live server counts for that).
   if (live) try {
