@@ -58,11 +58,14 @@ export async function runOnPlatform(opts: {
   server: ServerHandle;
   /** The extra servers for the timeout and TLS tests (startHelperServers' env); run-suite.sh copies their files in. */
   helperEnv?: Record<string, string>;
+  /** Another pytest suite than the behaviour suite, and what pip installs next to the wheel for it. */
+  suite?: { dir: string; requirements: string };
   step?: StepHandle;
 }): Promise<PlatformRun> {
   const junit = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platform-')), 'junit.xml');
   const started = Date.now();
-  const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, '--cache-dir', platformCacheDir(), '--junit', junit], {
+  const suiteArgs = opts.suite ? ['--suite', opts.suite.dir, '--requirements', opts.suite.requirements] : [];
+  const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, ...suiteArgs, '--cache-dir', platformCacheDir(), '--junit', junit], {
     allowFailure: true,
     env: {
       ...SUITE_ENV_CLEARED,

@@ -7,6 +7,7 @@
 # filesystems come from rootfs.sh; see README.md beside this file.
 #
 #   tools/platform/run-suite.sh --platform NAME --wheel PATH
+#                               [--suite DIR] [--requirements FILE]
 #                               [--cache-dir DIR] [--junit FILE] [--mirror URL]
 #                               [--force] [--build-only] [--keep-root]
 #
@@ -16,6 +17,10 @@
 #                    cpython-3.9   Debian bullseye amd64, CPython 3.9
 #   --wheel PATH     the wheel to install (pip install PATH, as a user would;
 #                    its dependencies come from PyPI, resolved in the rootfs)
+#   --suite DIR      the pytest suite to run (default tools/behaviour_suite)
+#   --requirements FILE  what pip installs next to the wheel, in the same
+#                    command, as a user would (default
+#                    tools/verify/client-requirements.txt: pytest)
 #   --cache-dir DIR  where the rootfs tarballs and build logs are kept (default
 #                    $MLMD_REMOTE_PLATFORM_CACHE, else
 #                    ${XDG_CACHE_HOME:-~/.cache}/mlmd-remote/platform, as
@@ -86,6 +91,8 @@ while [ $# -gt 0 ]; do
   if common_option "$@"; then shift "$taken"; continue; fi
   if option_value wheel "$@"; then wheel=$value; shift "$taken"; continue; fi
   if option_value junit "$@"; then junit=$value; shift "$taken"; continue; fi
+  if option_value suite "$@"; then suite_dir=$value; shift "$taken"; continue; fi
+  if option_value requirements "$@"; then client_reqs=$value; shift "$taken"; continue; fi
   case "$1" in
     --build-only) build_only=1; shift ;;
     --keep-root) keep_root=1; shift ;;
@@ -101,7 +108,7 @@ if [ "$build_only" = 0 ]; then
   [ -f "$wheel" ] || fail 2 "the wheel $wheel does not exist; build it with 'npm run wheel'"
   case "$(basename "$wheel")" in *.whl) ;; *) fail 2 "--wheel must name a .whl file, got $wheel" ;; esac
   wheel=$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")
-  [ -f "$suite_dir/conftest.py" ] || fail 2 "the behaviour suite is missing ($suite_dir/conftest.py)"
+  if ! compgen -G "$suite_dir/test_*.py" >/dev/null; then fail 2 "no pytest suite (test_*.py) in $suite_dir"; fi
   [ -f "$client_reqs" ] || fail 2 "the suite requirements are missing ($client_reqs)"
 
   mlmd_host=${MLMD_HOST:-127.0.0.1}
@@ -165,7 +172,7 @@ print("grpcio=" + v("grpcio"))
 print("grpcio_tag=" + tag)
 print("protobuf=" + v("protobuf"))
 print("pip=" + v("pip"))
-print("mlmd=" + v("ml-metadata-remote"))
+print("mlmd=" + (v("ml-metadata-remote") or v("ml-metadata")))
 EOF
 ) || fail 1 "the venv's python could not report its packages; see $run_log"
 while IFS='=' read -r k val; do
