@@ -43,7 +43,7 @@ describe('review', () => {
     fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(clone, 'node_modules'));
     git(['checkout', '--quiet', '-b', 'change-one-patch']);
     // 1. A real change: one added line of the metadata_store patch says something else.
-    edit('patches/metadata-store-grpc-only.patch', "+    'access.')", "+    'access. See the mlmd-remote README.')");
+    edit('patches/metadata-store-grpc-only.patch', "+      'access.')", "+      'access. See the mlmd-remote README.')");
     // 2. Only the Why of the setup.py patch.
     edit('patches/setup-pure-wheel-named-by-build-profile.patch', /^Why: with no extension/m, 'Why: without the extension');
     // 3. Same effect: every hunk of the BUILD patch moves down 2 lines.
@@ -67,6 +67,8 @@ describe('review', () => {
         'metadata-store-grpc-only.patch': 'hunks-changed',
         'setup-pure-wheel-named-by-build-profile.patch': 'header-only',
         'mlmd-types-without-the-native-extension.patch': 'unchanged',
+        'ml-metadata-warn-when-another-distribution-installs-the-same.patch': 'unchanged',
+        'setup-py-describe-the-remote-only-package.patch': 'unchanged',
       },
     );
     assert.equal(review.pinChanged, false);
@@ -74,8 +76,8 @@ describe('review', () => {
 
   it('shows the interdiff of the changed lines only', () => {
     const changed = review.patches.find((p) => p.name === 'metadata-store-grpc-only.patch')!;
-    assert.match(changed.interdiff, /^-\+    'access\.'\)$/m);
-    assert.match(changed.interdiff, /^\+\+    'access\. See the mlmd-remote README\.'\)$/m);
+    assert.match(changed.interdiff, /^-\+      'access\.'\)$/m);
+    assert.match(changed.interdiff, /^\+\+      'access\. See the mlmd-remote README\.'\)$/m);
     assert.equal(changed.interdiff.split('\n').filter((l) => /^[+-][+-]/.test(l) && !/^(\+\+\+|---) /.test(l)).length, 2);
   });
 
@@ -86,8 +88,8 @@ describe('review', () => {
   });
 
   it('renders markdown with one collapsible section per patch', () => {
-    assert.equal((markdown.match(/<details/g) ?? []).length, 5);
-    assert.match(markdown, /### Patch series: 3 of 5 patches changed/);
+    assert.equal((markdown.match(/<details/g) ?? []).length, 7);
+    assert.match(markdown, /### Patch series: 3 of 7 patches changed/);
     assert.match(markdown, /```diff/);
   });
 });

@@ -341,6 +341,8 @@ describe('the real patches of this repository', () => {
     'metadata-store-grpc-only.patch': 'metadata_store: gRPC only, no native extension',
     'setup-pure-wheel-named-by-build-profile.patch': 'setup.py: a pure wheel, named by build profile',
     'mlmd-types-without-the-native-extension.patch': 'mlmd_types: load the simple types without the native extension',
+    'ml-metadata-warn-when-another-distribution-installs-the-same.patch': 'ml_metadata: warn when another distribution installs the same package',
+    'setup-py-describe-the-remote-only-package.patch': 'setup.py: describe the remote-only package',
   };
 
   it('every patch file in patches/ and WORKSPACE.patch parses, with its subject and all header fields', () => {
@@ -366,6 +368,8 @@ describe('the real patches of this repository', () => {
       'metadata-store-grpc-only.patch',
       'setup-pure-wheel-named-by-build-profile.patch',
       'mlmd-types-without-the-native-extension.patch',
+      'ml-metadata-warn-when-another-distribution-installs-the-same.patch',
+      'setup-py-describe-the-remote-only-package.patch',
     ]);
     assert.doesNotThrow(() => checkSeriesPaths(series.patches));
   });
