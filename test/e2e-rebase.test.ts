@@ -88,7 +88,7 @@ describe('rebasing the real series', async () => {
     assert.equal(stopped.patches[0]!.status, 'conflicted');
     assert.deepEqual(stopped.patches[0]!.conflict!.files.map((f) => f.path), ['WORKSPACE']);
     assert.ok(stopped.patches[0]!.conflict!.files[0]!.hunks.length > 0);
-    assert.deepEqual(stopped.patches.slice(1).map((p) => p.status), ['pending', 'pending', 'pending', 'pending']);
+    assert.deepEqual(stopped.patches.slice(1).map((p) => p.status), ['pending', 'pending', 'pending', 'pending', 'pending', 'pending']);
     // export refuses in the middle of a rebase
     assert.equal(run(['export']).status, 3);
     const aborted = json<RebaseResult>(['rebase', '--abort']);
