@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
 import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix } from '../matrix.js';
-import { coInstallCheck, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type CoInstallResult, type SuiteResult } from '../verify.js';
+import { coInstallCheck, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type CoInstallResult, type SuiteResult, type SuiteVenv } from '../verify.js';
 import { hasCheckout, hasCommit } from '../upstream.js';
 import { runUpstreamTests, type UpstreamTestsResult } from '../upstream-tests.js';
 import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
@@ -99,6 +99,24 @@ async function upstreamTestsUnavailable(project: Project, git: Deps['git'], comm
   return null;
 }
 
+/** Upstream's own tests from the suite's venv against `server`; null (and a skip) when they cannot be read. */
+async function upstreamTestsStep(opts: { project: Project; deps: Deps; commit: string | null; wheelName: string; venv: SuiteVenv; server: ServerHandle; skip: (what: SkipKind, reason: string) => void; timings: StepTiming[] }): Promise<UpstreamTestsResult | null> {
+  const { project, deps, commit, skip, timings } = opts;
+  const step = deps.log.step(`Upstream's own tests at ${commit?.slice(0, 12) ?? "the wheel's commit"}, from the same venv`);
+  const why = await upstreamTestsUnavailable(project, deps.git, commit, opts.wheelName);
+  if (why) {
+    skip('upstream-tests', why);
+    timings.push({ step: 'upstream tests', ms: step.fail('skipped') });
+    return null;
+  }
+  const result = await runUpstreamTests({ project, runner: deps.runner, git: deps.git, repoDir: project.upstreamDir, commit: commit!, python: opts.venv.python, host: opts.server.host, port: opts.server.port, databaseFile: opts.server.databaseFile, workDir: opts.venv.dir, step });
+  for (const f of result.files) for (const t of f.skips) skip('upstream-tests', `${f.path} ${t.test}: ${t.message}`);
+  const counts = result.files.map((f) => `${path.basename(f.path)} ${f.passed}/${f.embeddedOnly}/${f.failed}`).join(', ');
+  const failed = result.files.some((f) => f.failed);
+  timings.push({ step: 'upstream tests', ms: failed ? step.fail(`passed/embedded-only/failed: ${counts}`) : step.done(`passed/embedded-only/failed: ${counts}`) });
+  return result;
+}
+
 export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyResult> {
   const { project } = opts;
   const { runner, log } = deps;
@@ -174,18 +192,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       const { suite, upstreamTests } = await withSuiteVenv({ project, runner, python, wheelPath, constraints: opts.constraints, step }, async (venv) => {
         const suite = await runSuiteIn(venv, { project, runner, server: target, helperEnv: helpers!.env, markers: opts.markers, step });
         timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
-        step = log.step(`Upstream's own tests at ${upstreamCommit?.slice(0, 12) ?? 'the wheel\'s commit'}, from the same venv`);
-        const why = await upstreamTestsUnavailable(project, deps.git, upstreamCommit, name);
-        if (why) {
-          skip('upstream-tests', why);
-          timings.push({ step: 'upstream tests', ms: step.fail('skipped') });
-          return { suite, upstreamTests: null };
-        }
-        const upstreamTests = await runUpstreamTests({ project, runner, git: deps.git, repoDir: project.upstreamDir, commit: upstreamCommit!, python: venv.python, host: target.host, port: target.port, databaseFile: target.databaseFile, workDir: venv.dir, step });
-        for (const f of upstreamTests.files) for (const t of f.skips) skip('upstream-tests', `${f.path} ${t.test}: ${t.message}`);
-        const counts = upstreamTests.files.map((f) => `${path.basename(f.path)} ${f.passed}/${f.embeddedOnly}/${f.failed}`).join(', ');
-        const failed = upstreamTests.files.some((f) => f.failed);
-        timings.push({ step: 'upstream tests', ms: failed ? step.fail(`passed/embedded-only/failed: ${counts}`) : step.done(`passed/embedded-only/failed: ${counts}`) });
+        const upstreamTests = await upstreamTestsStep({ project, deps, commit: upstreamCommit, wheelName: name, venv, server: target, skip, timings });
         return { suite, upstreamTests };
       });
       live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite, upstreamTests };
