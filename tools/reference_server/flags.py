@@ -21,9 +21,10 @@ INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
-# gflags reads integers with strtol/strtoll: optional sign, decimal digits
-# (a 0x prefix is hexadecimal, as there); no underscores, no spaces.
-_INTEGER = re.compile(r"^[+-]?(0[xX][0-9a-fA-F]+|\d+)$")
+# gflags reads integers with strtol/strtoll after its own checks: leading
+# white space and a sign, then decimal digits, or hexadecimal when the value
+# itself starts with 0x; ASCII digits only, no underscores.
+_INTEGER = re.compile(r"^[ \t\n\v\f\r]*(0[xX][0-9a-fA-F]+|[+-]?[0-9]+)$")
 
 
 class FlagError(Exception):
@@ -60,7 +61,8 @@ def _parse_value(flag: Flag, text: str) -> object:
         low, high = INT32 if flag.kind == "int32" else INT64
         if not _INTEGER.match(text):
             raise FlagError(f"illegal value '{text}' specified for {flag.kind} flag '{flag.name}'")
-        value = int(text, 0) if text.lower().lstrip("+-").startswith("0x") else int(text, 10)
+        digits = text.strip()
+        value = int(digits, 16) if digits.lower().startswith("0x") else int(digits, 10)
         if not low <= value <= high:
             raise FlagError(f"illegal value '{text}' specified for {flag.kind} flag '{flag.name}'")
         return value
@@ -82,7 +84,8 @@ def parse(flags: Sequence[Flag], argv: Sequence[str]) -> Parsed:
         if not arg.startswith("-") or arg == "-":
             result.positional.append(arg)
             continue
-        body = arg.lstrip("-")
+        # One or two dashes, as gflags: "---name" is not a flag name.
+        body = arg[2:] if arg.startswith("--") else arg[1:]
         name, has_value, text = body.partition("=")
         flag = table.get(name)
         if flag is None and name.startswith("no") and not has_value:

@@ -221,6 +221,8 @@ def build_server_config(values: Dict[str, object], log) -> metadata_store_pb2.Me
 def parse_channel_arguments(text: str):
     """AddGrpcChannelArgs: "k=v,k=v" -> [(k, v)], a value that parses as an
     int64 (absl::SimpleAtoi) passed as an int, anything else as a string.
+    ServerBuilder::AddChannelArgument takes the int64 as a C int, so it is
+    narrowed to 32 bits the same way (two's complement).
 
     Upstream indexes the second part of every item without checking that
     there is one, so an item without "=" is undefined behaviour there (in
@@ -236,7 +238,7 @@ def parse_channel_arguments(text: str):
     return out
 
 
-_SIMPLE_ATOI = re.compile(r"^\s*[+-]?\d+\s*$")
+_SIMPLE_ATOI = re.compile(r"^[ \t\n\v\f\r]*[+-]?[0-9]+[ \t\n\v\f\r]*$")
 
 
 def _simple_atoi(value: str):
@@ -244,7 +246,7 @@ def _simple_atoi(value: str):
     if _SIMPLE_ATOI.match(value):
         number = int(value)
         if -(2 ** 63) <= number < 2 ** 63:
-            return number
+            return (number + 2 ** 31) % 2 ** 32 - 2 ** 31
     return value
 
 

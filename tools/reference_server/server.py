@@ -200,6 +200,9 @@ def serve(values, given) -> int:
     try:
         service.start()
         service.create_schema(config.migration_options, values["metadata_store_connection_retries"])
+        if service.stopped_before_serving():
+            # SIGTERM or SIGINT during start-up: end before listening.
+            return service.stopped_before_serving()
         return service.serve(host, port, credentials, channel_arguments,
                              max_workers=values["max-workers"], ready_file=values["ready-file"])
     finally:

@@ -80,6 +80,11 @@ def write_ready_file(path: str, payload: dict) -> None:
         raise
 
 
+def tls_hint(credentials) -> str:
+    """grpcio reports bad TLS material as a failure to bind: say which it may be."""
+    return " (with TLS: is ssl_config's server_key/server_cert valid PEM of one key pair?)" if credentials is not None else ""
+
+
 class StoreService:
     """Worker processes, the start-up store, and the gRPC server over them."""
 
@@ -103,6 +108,10 @@ class StoreService:
     def _request_stop(self, signum, frame):
         del frame
         self._signals.append(signum)
+
+    def stopped_before_serving(self) -> int:
+        """128 + the signal when SIGTERM or SIGINT came during start-up, else 0."""
+        return 128 + self._signals[0] if self._signals else 0
 
     def start(self) -> None:
         """Starts every worker now, before gRPC runs any thread: a process
@@ -193,10 +202,12 @@ class StoreService:
               max_workers: int, ready_file: str) -> int:
         # grpc turns SO_REUSEPORT on, which would let a second server share
         # a taken port silently; off, a taken port is an error. A channel
-        # argument can turn it on again.
+        # argument naming it decides instead (gRPC keeps the first of two).
+        defaults = [("grpc.so_reuseport", 0)]
+        named = {key for key, _ in channel_arguments}
         server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-            options=[("grpc.so_reuseport", 0)] + channel_arguments)
+            options=channel_arguments + [d for d in defaults if d[0] not in named])
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
             service_descriptor().full_name, self._handlers()),))
         bind = format_address(host, port)
@@ -204,9 +215,12 @@ class StoreService:
             bound = (server.add_secure_port(bind, credentials) if credentials is not None
                      else server.add_insecure_port(bind))
         except (OSError, RuntimeError) as err:
-            raise official_config.Exit(official_config.EXIT_ERROR, f"cannot listen on {bind}: {err}") from err
+            raise official_config.Exit(official_config.EXIT_ERROR, f"cannot listen on {bind}{tls_hint(credentials)}: {err}") from err
         if not bound:
-            raise official_config.Exit(official_config.EXIT_ERROR, f"cannot listen on {bind}")
+            raise official_config.Exit(official_config.EXIT_ERROR, f"cannot listen on {bind}{tls_hint(credentials)}")
+        if self._signals:
+            server.stop(grace=0)
+            return self.stopped_before_serving()
         server.start()
         if ready_file:
             write_ready_file(ready_file, {"port": bound, "pid": os.getpid(), "mlmd_version": mlmd_version()})

@@ -52,6 +52,7 @@ CREATION_MESSAGES = [
     (r"^In the given db, there (is no|are multiple) MLMDEnv versions? exist", DATA_LOSS),
     # rdbms_metadata_access_object.cc InitMetadataSourceIfNotExists.
     (r"^The database cannot be initialized with the schema_version in the current library\. ", DATA_LOSS),
+    # query_config_executor.cc / postgresql_query_executor.cc CheckIfDbIsEmpty paths.
     (r"^it looks an empty db is given\.$", NOT_FOUND),
     # query_config_executor.cc / postgresql_query_executor.cc DowngradeMetadataSource.
     (r"^MLMD cannot be downgraded to schema_version: ", INVALID_ARGUMENT),

@@ -117,7 +117,8 @@ def test_flag_parser_forms():
     assert parsed.values == {"n": 16, "b": True, "s": "a=b"}
     assert parsed.positional == ["rest"] and parsed.given == {"n", "b", "s"}
     assert flags.parse(table, ["--nob"]).values["b"] is False
-    for bad in (["--n=1_000"], ["--n=99999999999"], ["--b=maybe"], ["--n"]):
+    assert flags.parse(table, ["--n= 5"]).values["n"] == 5  # strtol skips leading space
+    for bad in (["--n=1_000"], ["--n=99999999999"], ["--b=maybe"], ["--n"], ["--n=\u0663"], ["--n=-0x10"], ["---n=1"]):
         with pytest.raises(flags.FlagError):
             flags.parse(table, bad)
 
@@ -485,6 +486,28 @@ def test_channel_arguments_reach_grpc(server):
         store.put_artifact_type(pb.ArtifactType(name="x" * 500))
 
 
+def test_channel_arguments_are_narrowed_to_int_as_upstream(server):
+    """ServerBuilder::AddChannelArgument takes a C int: 2**32 + 200 is 200."""
+    s = server(f"--grpc_channel_arguments=grpc.max_receive_message_length={2 ** 32 + 200}")
+    s.args += ["--db", s.path("m.db")]
+    s.start()
+    with pytest.raises(errors.ResourceExhaustedError):
+        client(s).put_artifact_type(pb.ArtifactType(name="x" * 500))
+
+
+def test_so_reuseport_is_off_unless_a_channel_argument_turns_it_on(server):
+    """Ours: a second server on a taken port fails; with grpc.so_reuseport=1
+    on both (gRPC's own default), they share it, as the official ones do."""
+    port = free_port()
+    first = server("--host", "127.0.0.1", f"--grpc_port={port}", name="first").start()
+    status, _, err = server("--host", "127.0.0.1", f"--grpc_port={port}", name="second").run()
+    assert status == 255 and "cannot listen on" in err
+    first.stop()
+    shared = "--grpc_channel_arguments=grpc.so_reuseport=1"
+    server(shared, "--host", "127.0.0.1", f"--grpc_port={port}", name="third").start()
+    server(shared, "--host", "127.0.0.1", f"--grpc_port={port}", name="fourth").start()
+
+
 def test_channel_arguments_without_value(server):
     """An item without '=' (undefined behaviour upstream) is a clear error."""
     status, out, err = server("--grpc_channel_arguments=grpc.keepalive_time_ms").run()
@@ -565,6 +588,29 @@ def test_sigterm_stops_gracefully(server):
     s = server().start()
     os.kill(s.pid, signal.SIGTERM)
     assert s.process.wait(timeout=30) == 0
+
+
+def test_stop_during_startup_ends_before_listening(server):
+    """Ours: SIGTERM before the server listens ends it (128 + 15), with no
+    ready line; the official binary dies of the signal."""
+    s = server()
+    s._popen(["--db", s.path("m.db"), "--host", "127.0.0.1", "--port", "0"])
+    s.process.send_signal(signal.SIGTERM)
+    assert s.process.wait(timeout=60) in (143, -signal.SIGTERM)
+    assert "Server listening" not in s.stdout.read_text()
+
+
+def test_unknown_methods_are_unimplemented(server):
+    """Both say UNIMPLEMENTED; grpcio's message is "Method not found!" where
+    the C++ server's is empty."""
+    s = server().start()
+    channel = grpc.insecure_channel(s.address)
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            channel.unary_unary("/ml_metadata.MetadataStoreService/NoSuchMethod")(b"", timeout=CALL_TIMEOUT)
+    finally:
+        channel.close()
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_require_mlmd_version(server):
