@@ -613,6 +613,37 @@ def test_unknown_methods_are_unimplemented(server):
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
+def store_processes(pid: int):
+    """The server's worker processes (multiprocessing's spawned children)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "spawn_main" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_a_dying_store_process_ends_the_server(server):
+    """Ours: a store process killed outright makes the next call UNAVAILABLE
+    and the server exit with status 1 (the official server dies with its store)."""
+    s = server()
+    s.args = ["--db", s.path("m.db"), "--store-processes=1"]
+    s.start()
+    workers = store_processes(s.pid)
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)
+    code, details = raw_call(s, "GetArtifactTypes", svc.GetArtifactTypesRequest())
+    assert code == grpc.StatusCode.UNAVAILABLE and "store process died" in details
+    assert s.process.wait(timeout=30) == 1
+    assert "error: a store process died" in s.errors()
+
+
 def test_require_mlmd_version(server):
     status, _, err = server("--require-mlmd-version", "0.0.0").run()
     assert status == 2 and "0.0.0 was required" in err
