@@ -3,7 +3,7 @@
  * which indexes refuse local versions, and the release notes made from the
  * series.
  */
-import { valid } from '@renovatebot/pep440';
+import { clean, valid } from '@renovatebot/pep440';
 import type { Requirement } from './matrix.js';
 import type { Patch } from './series.js';
 import { normalizeDistName, parseWheelFileName } from './wheel.js';
@@ -19,8 +19,9 @@ export function versionsOnIndex(simpleHtml: string, distName: string): string[] 
     const sdist = wheel ? null : /^(.+)-([^-]+)\.(?:tar\.gz|zip)$/.exec(file);
     const [name, version] = wheel ? [wheel.distribution, wheel.version] : sdist ? [sdist[1]!, sdist[2]!] : [null, null];
     if (name === null || normalizeDistName(name) !== wanted) continue;
-    const normalized = version!.replace(/_/g, '+');
-    if (valid(normalized)) versions.add(normalized);
+    const written = version!.replace(/_/g, '+');
+    // PEP 440's normal form, so that 1.14.0.POST1 and 1.14.0.post1 are one version.
+    if (valid(written)) versions.add(clean(written) ?? written);
   }
   return [...versions].sort();
 }

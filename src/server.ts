@@ -388,7 +388,7 @@ export const NO_CONTAINER_RUNTIME =
  * config file naming a SQLite file in /tmp/shared, which is `dataDir` on
  * this host (so the host can give it a new database by deleting the file).
  */
-export async function startContainerServer(opts: { image: string; log: Logger; dataDir: string; port?: number; readyTimeoutMs?: number }): Promise<ServerHandle> {
+export async function startContainerServer(opts: { image: string; log: Logger; dataDir: string; port?: number; readyTimeoutMs?: number; /** The release the wheel was built from. */ mlmdVersion?: string }): Promise<ServerHandle> {
   // No registry is needed for a local image, and the reaper image would have to be pulled.
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   // Inside a container (a /.dockerenv file) testcontainers would look for a bridge
@@ -420,11 +420,21 @@ export async function startContainerServer(opts: { image: string; log: Logger; d
     throw new MlmdError(`cannot start ${opts.image}: ${msg.split('\n')[0]}`, { hint, cause: err });
   }
   opts.log.debug(`container ${container.getId().slice(0, 12)} (${opts.image}) listening on 127.0.0.1:${port}`);
+  // Which release it serves: our images say so in a label; the official ones in their tag.
+  const served = container.getLabels()['mlmd-remote.ml-metadata'] || /:(\d+\.\d+\.\d+[^/]*)$/.exec(opts.image)?.[1];
+  const note = !served
+    ? `cannot tell which ml-metadata release the image ${opts.image} serves (no mlmd-remote.ml-metadata label, no version tag)`
+    : opts.mlmdVersion && served !== opts.mlmdVersion
+      ? `the image ${opts.image} serves ml-metadata ${served}, not ${opts.mlmdVersion}, the wheel's release`
+      : undefined;
+  if (note) opts.log.warn(note);
   return {
     kind: 'container',
     host: '127.0.0.1',
     port,
     description: `container ${opts.image}`,
+    ...(served ? { mlmdVersion: served } : {}),
+    ...(note ? { note } : {}),
     databaseFile: path.join(opts.dataDir, 'metadata.sqlite.db'),
     stop: async () => {
       await container.stop({ timeout: 10_000 });

@@ -4,7 +4,7 @@
  */
 
 /** The parts of verify that can skip. */
-export const SKIP_KINDS = ['behaviour-tests', 'upstream-tests', 'platforms'] as const;
+export const SKIP_KINDS = ['behaviour-tests', 'upstream-tests', 'platforms', 'co-install'] as const;
 export type SkipKind = (typeof SKIP_KINDS)[number];
 
 export interface Skip {

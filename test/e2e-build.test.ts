@@ -27,7 +27,7 @@ const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-e2e-'));
 
 function mlmdRemote(args: string[]) {
-  return spawnSync(process.execPath, [cli, ...args], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return spawnSync(process.execPath, [cli, ...args], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30 * 60_000 });
 }
 
 function buildWith(args: string[]): BuildResult {

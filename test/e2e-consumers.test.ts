@@ -28,7 +28,7 @@ describe('TFX on the drop-in wheel', async () => {
   const skip = upstream.skipReason || rootfsSkip('the TFX consumer test (CPython 3.9 root filesystem)');
 
   it('registers a pipeline run, publishes an execution with its artifacts, reads the lineage back; a ConnectionConfig fails at once', { skip, timeout: 30 * 60_000 }, async () => {
-    const built = spawnSync(process.execPath, [path.join(projectRoot, 'bin', 'mlmd-remote.js'), 'build', '--json', '--profile', 'drop-in', '--dist', path.join(scratch, 'dist')], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const built = spawnSync(process.execPath, [path.join(projectRoot, 'bin', 'mlmd-remote.js'), 'build', '--json', '--profile', 'drop-in', '--dist', path.join(scratch, 'dist')], { cwd: projectRoot, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30 * 60_000 });
     assert.equal(built.status, 0, built.stderr.slice(-2000));
     const wheel = (JSON.parse(built.stdout) as BuildResult).wheel;
     assert.equal(wheel.name, 'ml_metadata-1.14.0+remote.1-py3-none-any.whl');

@@ -28,7 +28,7 @@ const cache = path.join(projectRoot, '.cache');
 const creds = { TWINE_USERNAME: 'alice', TWINE_PASSWORD: 's3cret' };
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, [path.join(clone, 'bin', 'mlmd-remote.js'), ...args], { cwd: clone, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache, ...env } });
+  return spawnSync(process.execPath, [path.join(clone, 'bin', 'mlmd-remote.js'), ...args], { cwd: clone, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30 * 60_000, env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache, ...env } });
 }
 
 describe('release to a local package index', async () => {

@@ -4,9 +4,9 @@ import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
 import { findPython } from '../python.js';
-import { defaultImage, externalServer, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
+import { defaultImage, externalServer, SERVER_PLATFORM, startContainerServer, startHelperServers, startReferenceServer, wheelUpstreamVersion, type HelperServers, type ReferenceChoice, type ServerHandle } from '../server.js';
 import { declaredRequirements, rangeDrift, readMatrix } from '../matrix.js';
-import { coInstallCheck, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type CoInstallResult, type SuiteResult, type SuiteVenv } from '../verify.js';
+import { coInstallCheck, coInstallSuite, runBehaviourSuite, runSuiteIn, staticChecks, wheelContentsCheck, withSuiteVenv, type Check, type CoInstallResult, type SuiteResult, type SuiteVenv } from '../verify.js';
 import { hasCheckout, hasCommit } from '../upstream.js';
 import { runUpstreamTests, type UpstreamTestsResult } from '../upstream-tests.js';
 import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
@@ -80,11 +80,12 @@ export function resolveWheel(project: Project, wheel?: string): string {
  * build writes beside it, else the pin when the wheel is of the pinned
  * release; null when neither says.
  */
-export function wheelUpstreamCommit(project: Project, wheelPath: string): string | null {
+export function wheelUpstreamCommit(project: Project, wheelPath: string, sha256: string): string | null {
   try {
-    const statement = JSON.parse(fs.readFileSync(`${wheelPath}.provenance.json`, 'utf8')) as { predicate?: { buildDefinition?: { resolvedDependencies?: Array<{ uri?: string; digest?: { gitCommit?: string } }> } } };
+    const statement = JSON.parse(fs.readFileSync(`${wheelPath}.provenance.json`, 'utf8')) as { subject?: Array<{ digest?: { sha256?: string } }>; predicate?: { buildDefinition?: { resolvedDependencies?: Array<{ uri?: string; digest?: { gitCommit?: string } }> } } };
     const commit = statement.predicate?.buildDefinition?.resolvedDependencies?.find((d) => d.uri?.startsWith('git+'))?.digest?.gitCommit;
-    if (commit && /^[0-9a-f]{40}$/.test(commit)) return commit;
+    // Only a statement about exactly this wheel says where it came from.
+    if (commit && /^[0-9a-f]{40}$/.test(commit) && statement.subject?.some((s) => s.digest?.sha256 === sha256)) return commit;
   } catch {
     // no statement beside it: fall back to the pin
   }
@@ -135,7 +136,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
 
   const skips = skipRecorder(opts.allowSkips, (line) => log.warn(line));
   const skip = skips.skip;
-  const upstreamCommit = wheelUpstreamCommit(project, wheelPath);
+  const upstreamCommit = wheelUpstreamCommit(project, wheelPath, sha256);
 
   let live: VerifyResult['live'] = null;
   let coInstall: CoInstallResult | undefined;
@@ -168,9 +169,6 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
-    step = log.step(`Install the official ml-metadata ${mlmdVersion ?? ''} next to ${name}, both orders, in fresh venvs`);
-    coInstall = await coInstallCheck({ project, runner, python, wheelPath, upstreamVersion: mlmdVersion ?? '' });
-    timings.push({ step: 'co-install', ms: coInstall.check.status === 'fail' ? step.fail(coInstall.check.detail) : step.done(coInstall.applicable ? 'warns' : 'cannot happen here') });
     const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle | undefined;
@@ -178,15 +176,27 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     try {
       if (opts.serverAddress) server = await externalServer(opts.serverAddress);
       else if (opts.server === 'container') {
-        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container') });
+        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container'), mlmdVersion });
       } else {
         server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
       }
       timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
-      // The timeout and TLS tests need servers of their own, of the same release where it can run.
+      // The timeout and TLS tests need servers of their own, of the same release where it can run
+      // (where the root filesystem failed for the main reference server, it would fail again).
       step = log.step('Start a slow, a TLS and a mutual-TLS reference server for the timeout and TLS tests');
-      helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
+      helpers = await startHelperServers({ ...reference, reference: server.kind === 'reference' && server.note ? 'native' : opts.reference }, dataDir);
       timings.push({ step: 'helper servers', ms: step.done() });
+      step = log.step(`Install the official ml-metadata ${mlmdVersion ?? ''} next to ${name}, both orders, in fresh venvs`);
+      const started = server;
+      coInstall = await coInstallCheck({
+        project, runner, python, wheelPath, upstreamVersion: mlmdVersion ?? '',
+        onPlatform: async (env) => {
+          const run = await runOnPlatform({ project, runner, platform: SERVER_PLATFORM, wheelPath, server: started, helperEnv: env, suite: coInstallSuite(project), step });
+          return { status: run.status, where: `${SERVER_PLATFORM} root filesystem (CPython ${run.python ?? '3.9'})`, reason: run.reason };
+        },
+      });
+      if (coInstall.check.status === 'skip') skip('co-install', coInstall.reason ?? 'not checked');
+      timings.push({ step: 'co-install', ms: coInstall.check.status === 'fail' ? step.fail(coInstall.check.detail) : step.done(`${coInstall.check.status}${coInstall.where ? ` (${coInstall.where})` : ''}`) });
       step = log.step('Behaviour suite in a fresh venv');
       const target = server;
       const { suite, upstreamTests } = await withSuiteVenv({ project, runner, python, wheelPath, constraints: opts.constraints, step }, async (venv) => {
@@ -207,7 +217,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const ok =
     failedChecks.length === 0 &&
     coInstall?.check.status !== 'fail' &&
-    (live === null || (live.suite.failed === 0 && live.suite.total > 0 && (live.upstreamTests === null || live.upstreamTests.files.every((f) => f.failed === 0)))) &&
+    (live === null || (live.suite.failed === 0 && live.suite.total > 0 && (live.upstreamTests === null || (live.upstreamTests.files.length > 0 && live.upstreamTests.files.every((f) => f.failed === 0))))) &&
     !(platforms ?? []).some((p) => p.status === 'failed') &&
     (platforms === undefined || platforms.some((p) => p.status === 'passed')) &&
     skips.ok;

@@ -34,7 +34,8 @@
 #   --keep-root      leave the throw-away rootfs of this run on disk (unmounted)
 #
 # Environment: MLMD_PORT (required unless --build-only) and MLMD_HOST (default
-# 127.0.0.1) name the server; MLMD_SLOW_HOST/PORT/DELAY_MS,
+# 127.0.0.1) name the server; MLMD_OFFICIAL (for tools/consumer_suite/co_install),
+# MLMD_SLOW_HOST/PORT/DELAY_MS,
 # MLMD_TLS_HOST/PORT/CA_FILE and MLMD_MTLS_HOST/PORT/CA_FILE/CLIENT_CERT/
 # CLIENT_KEY are passed on when set (their files are copied
 # into the rootfs). The chroot shares this host's network namespace, so
@@ -186,8 +187,9 @@ step "installed: CPython $py on $got_machine, pip $pip_version, ml-metadata-remo
 
 # --- the suite ----------------------------------------------------------------
 stage=suite
-suite_env=(MLMD_HOST="$mlmd_host" MLMD_PORT="$mlmd_port" PYTHONDONTWRITEBYTECODE=1)
-for v in MLMD_SLOW_HOST MLMD_SLOW_PORT MLMD_SLOW_DELAY_MS MLMD_TLS_HOST MLMD_TLS_PORT MLMD_MTLS_HOST MLMD_MTLS_PORT; do
+# The wheel's path in here and pip's settings, for suites that install more (co_install).
+suite_env=(MLMD_HOST="$mlmd_host" MLMD_PORT="$mlmd_port" MLMD_WHEEL="$in_wheel" PYTHONDONTWRITEBYTECODE=1 "${pip_env[@]}")
+for v in MLMD_SLOW_HOST MLMD_SLOW_PORT MLMD_SLOW_DELAY_MS MLMD_TLS_HOST MLMD_TLS_PORT MLMD_MTLS_HOST MLMD_MTLS_PORT MLMD_OFFICIAL; do
   [ -n "${!v:-}" ] && suite_env+=("$v=${!v}")
 done
 # The certificate files, copied in under /mlmd-platform/tls/.

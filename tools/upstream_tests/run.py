@@ -173,7 +173,7 @@ class Recorder(unittest.TestResult):
         test_id = test.id().split(".", 1)[1] if "." in test.id() else test.id()
         entry = {"id": test_id, "outcome": outcome, "ms": round((time.monotonic() - self._started) * 1000)}
         if outcome == "passed" and test_id.split(".")[-1] in self.returns_at_once:
-            entry["note"] = "returns at once under --use_grpc_backend (upstream's own choice)"
+            entry["returnsAtOnce"] = True
         entry.update(extra)
         self.tests.append(entry)
 
@@ -195,11 +195,11 @@ class Recorder(unittest.TestResult):
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
-        self._record(test, "passed", note="expected failure")
+        self._record(test, "passed", expectedFailure=True)
 
     def addUnexpectedSuccess(self, test):
         super().addUnexpectedSuccess(test)
-        self._record(test, "failed", message="unexpected success of an expected failure")
+        self._record(test, "failed", exception="UnexpectedSuccess", message="an expected failure (unittest.expectedFailure) passed")
 
     def addSubTest(self, test, subtest, err):
         super().addSubTest(test, subtest, err)
