@@ -325,13 +325,15 @@ describe('the wheel built from real upstream', async () => {
     assert.deepEqual(report.static.filter((c) => c.status === 'fail').map((c) => c.id).sort(), ['no-native', 'record']);
   });
 
-  it('diffs against the official 1.14.0 wheel: native file gone, two patched modules, same generated code', { skip }, () => {
+  it('diffs against the official 1.14.0 wheel: native file gone, four patched modules, same generated code', { skip }, () => {
     const res = mlmdRemote(['diff-wheel', first.wheel.path, '--json']);
     assert.equal(res.status, 0, res.stderr.slice(-2000));
     const d = JSON.parse(res.stdout) as WheelDiff;
     assert.match(d.base.name, /^ml_metadata-1\.14\.0-cp3\d+-cp3\d+-manylinux/);
     assert.deepEqual(d.removed, [{ name: 'ml_metadata/metadata_store/pywrap/metadata_store_extension.so', native: 'ELF' }]);
-    assert.deepEqual(d.sourceDiffs.map((s) => s.name), ['ml_metadata/metadata_store/metadata_store.py', 'ml_metadata/metadata_store/mlmd_types.py']);
+    // In its place, a module that says remote-only; the co-installation check; the simple types as text.
+    assert.deepEqual(d.added, ['ml_metadata/metadata_store/pywrap/metadata_store_extension.py', 'ml_metadata/py.typed', 'ml_metadata/remote_only.py', 'ml_metadata/simple_types/simple_types.pbtxt']);
+    assert.deepEqual(d.sourceDiffs.map((s) => s.name), ['ml_metadata/__init__.py', 'ml_metadata/errors.py', 'ml_metadata/metadata_store/metadata_store.py', 'ml_metadata/metadata_store/mlmd_types.py']);
     assert.ok(!d.changed.some((n) => n.endsWith('_pb2.py') || n.endsWith('_pb2_grpc.py')), 'the generated modules equal the official ones');
     assert.deepEqual(d.metadata.find((m) => m.field === 'Name'), { field: 'Name', base: ['ml-metadata'], head: ['ml-metadata-remote'] });
   });
