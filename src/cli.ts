@@ -319,7 +319,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .help()
     .alias('h', 'help')
     .epilogue(
-      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 10 nightly: new upstream release(s), all fine, 11 nightly: a new release needs attention, 70 internal error.',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 10 nightly: new upstream release(s), all fine, 11 nightly: a new release needs attention, 70 internal error (a bug), 130 interrupted (Ctrl-C).',
     )
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
@@ -337,7 +337,7 @@ function exitOnSignals(): void {
     process.once(signal, () => {
       process.stderr.write(`\ninterrupted (${signal}): stopping, nothing half-written is kept\n`);
       killRunningProcesses('SIGTERM');
-      process.exit(130);
+      process.exit(ExitCode.interrupted);
     });
   }
 }

@@ -2,33 +2,45 @@
  * The command line, as a user runs it: bin/mlmd-remote.js in a child process.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { cleanupFixtures, makeProject, makeUpstream, tempDir, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { cliPath, runCli } from './helpers/hints.ts';
 
 after(cleanupFixtures);
 
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'mlmd-remote.js');
+const cli = cliPath;
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd: opts.cwd, env: { ...process.env, MLMD_REMOTE_UPSTREAM_URL: '', ...opts.env }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** The exit codes the code can produce: every ExitCode value (cli.ts exits only through them). */
+function codesInSource(): number[] {
+  const src = path.resolve(path.dirname(cli), '..', 'src');
+  const errors = fs.readFileSync(path.join(src, 'errors.ts'), 'utf8');
+  const block = /export const ExitCode = \{([\s\S]*?)\} as const;/.exec(errors)![1]!;
+  const codes = [...block.matchAll(/^\s*\w+: (\d+),/gm)].map((m) => +m[1]!);
+  // No exit code may bypass ExitCode: no literal process.exit(N) or exitCode = N anywhere in src/.
+  for (const file of fs.readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+    const text = fs.readFileSync(path.join(src, file), 'utf8');
+    assert.doesNotMatch(text, /process\.exit\(\s*\d|exitCode\s*=\s*\d/, `${file} sets an exit code that is not an ExitCode`);
+  }
+  return [...new Set(codes)].sort((a, b) => a - b);
 }
 
 describe('mlmd-remote (the CLI)', () => {
+  it('the README\'s exit-code table and --help list exactly the codes the code uses (70 internal error and 130 interrupted included)', async () => {
+    const codes = codesInSource();
+    assert.ok(codes.includes(70) && codes.includes(130), String(codes));
+    const readme = fs.readFileSync(path.resolve(path.dirname(cli), '..', 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| exit | meaning |'));
+    const rows = table.slice(0, table.search(/\n\n/)).split('\n').slice(2);
+    const documented = rows.flatMap((r) => /^\| ([\d /]+) \|/.exec(r)![1]!.split('/').map((n) => +n.trim())).sort((a, b) => a - b);
+    assert.deepEqual(documented, codes);
+    const help = await runCli(['--help'], { cwd: tempDir('cwd') });
+    const epilogue = help.stdout.slice(help.stdout.indexOf('Exit codes:')).replace(/\s+/g, ' ');
+    assert.deepEqual([...epilogue.matchAll(/(?:: |, )(\d+) /g)].map((m) => +m[1]!), codes);
+  });
+
   it('--help prints the usage, the commands and the exit codes, and exits 0', async () => {
     const res = await runCli(['--help'], { cwd: tempDir('cwd') });
     assert.equal(res.code, 0, res.stderr);
