@@ -67,15 +67,49 @@ export async function readPin(project: Project, git: Git): Promise<Pin> {
   return { tag, commit };
 }
 
+/** Where the upstream URL of a run comes from, in the words of its fix. */
+export function upstreamUrlSource(override?: string): 'flag' | 'env' | 'config' {
+  return override ? 'flag' : process.env['MLMD_REMOTE_UPSTREAM_URL'] ? 'env' : 'config';
+}
+
+/** A URL git reads as a path on this machine (a plain path or file://), as a path; null for a remote URL. */
+export function localPathOf(url: string): string | null {
+  if (url.startsWith('file://')) return decodeURIComponent(url.slice('file://'.length));
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) || /^[^/]+@[^/:]+:/.test(url) || /^[^/.][^/]*:/.test(url)) return null;
+  return path.resolve(url);
+}
+
+/**
+ * Why git cannot read upstream at `url`, said plainly: a path that does not
+ * exist or is not a repository, or git's own words; with the fix for where
+ * the URL came from.
+ */
+export async function unreachableUpstream(git: Git, cwd: string, url: string, gitError: string, override?: string): Promise<MlmdError> {
+  // The user's url.<base>.insteadOf rewrites apply: name what git really tried.
+  const effective = (await git.remote(cwd, ['ls-remote', '--get-url', url], { allowFailure: true })).stdout.trim() || url;
+  const shown = effective === url ? redactUrl(url) : `${redactUrl(url)} (${redactUrl(effective)} after your git url rewrites)`;
+  const local = localPathOf(effective);
+  const source = upstreamUrlSource(override);
+  const mirror = `a clone or mirror of upstream (make one with: git clone --mirror https://github.com/google/ml-metadata.git <dir>)`;
+  const fix =
+    source === 'flag'
+      ? `pass --upstream-url the URL or path of ${mirror}, or leave the option out to use mlmd-remote.json's URL`
+      : source === 'env'
+        ? `set MLMD_REMOTE_UPSTREAM_URL to the URL or path of ${mirror}, or unset it to use mlmd-remote.json's URL`
+        : `pass --upstream-url (or set MLMD_REMOTE_UPSTREAM_URL) to the URL or path of ${mirror}, or point git at one with git config --global url.<mirror>.insteadOf ${url}`;
+  if (local !== null && !fs.existsSync(local)) return new MlmdError(`upstream ${shown} does not exist: there is no such path`, { hint: fix });
+  if (local !== null && !(await git(fs.statSync(local).isDirectory() ? local : path.dirname(local), ['rev-parse', '--git-dir'], { allowFailure: true })).ok) {
+    return new MlmdError(`upstream ${shown} is not a git repository`, { hint: fix });
+  }
+  const lines = gitError.trim().split('\n').map((l) => l.replace(/^fatal: /, '').trim()).filter(Boolean);
+  return new MlmdError(`cannot reach upstream at ${shown}: ${lines[0] ?? 'git gave no reason'}`, { hint: fix });
+}
+
 /** The commit a tag names on the upstream remote (peeled), or null when the tag does not exist. */
-export async function resolveRemoteTag(git: Git, cwd: string, url: string, tag: string): Promise<string | null> {
+export async function resolveRemoteTag(git: Git, cwd: string, url: string, tag: string, override?: string): Promise<string | null> {
   await checkTagName(git, cwd, tag);
   const res = await git.remote(cwd, ['ls-remote', '--tags', url, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], { allowFailure: true, timeoutMs: 120_000 });
-  if (!res.ok) {
-    throw new MlmdError(`cannot reach upstream at ${redactUrl(url)}: ${res.stderr.trim().split('\n').pop() ?? ''}`, {
-      hint: 'point the tool at a mirror with --upstream-url or MLMD_REMOTE_UPSTREAM_URL, or with git config --global url.<mirror>.insteadOf ' + url,
-    });
-  }
+  if (!res.ok) throw await unreachableUpstream(git, cwd, url, res.stderr, override);
   return peeledTagCommit(res.stdout, tag);
 }
 
@@ -90,8 +124,8 @@ export function peeledTagCommit(lsRemoteOutput: string, tag: string): string | n
 }
 
 /** Stops when the tag no longer names the pinned commit: a moved tag is a supply-chain alarm. */
-export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin): Promise<void> {
-  const remote = await resolveRemoteTag(git, cwd, url, pin.tag);
+export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin, override?: string): Promise<void> {
+  const remote = await resolveRemoteTag(git, cwd, url, pin.tag, override);
   if (remote === null) {
     throw new SupplyChainError(`upstream ${redactUrl(url)} has no tag ${pin.tag}, which the pin names`, 'check the URL (a mirror may lag behind); the pin is only trusted when its tag still names its commit');
   }

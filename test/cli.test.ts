@@ -79,6 +79,20 @@ describe('mlmd-remote (the CLI)', () => {
     assert.equal((JSON.parse(res.stdout) as { error: { kind: string } }).error.kind, 'UsageError');
   });
 
+  it('an unknown option is named once; --upstream-url where it does not apply says which commands take it', async () => {
+    const dir = tempDir('cwd');
+    const res = await runCli(['apply', '--no-such-thing', '--other-x=3', '--root', dir], { cwd: dir });
+    assert.equal(res.code, 2);
+    assert.equal(res.stderr, 'error: unknown options for apply: --such-thing, --other-x\nhint: see mlmd-remote apply --help\n');
+    for (const cmd of ['edit', 'export', 'review', 'verify', 'release']) {
+      const r = await runCli([cmd, '--upstream-url', '/some/mirror', '--root', dir], { cwd: dir });
+      assert.equal(r.code, 2, `${cmd}: ${r.stderr}`);
+      assert.equal(r.stderr.split('\n')[0], `error: --upstream-url does not apply to ${cmd}: ${cmd} fetches nothing from upstream (it uses upstream/ as it is checked out, if at all)`);
+      assert.match(r.stderr, /^hint: leave it out; the commands that read upstream at a URL are sync, apply, check, build, rebase, nightly/m);
+    }
+  });
+
+
   describe('on a fixture project', () => {
     let fx: ProjectFixture;
     before(async () => {

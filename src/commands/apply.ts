@@ -4,12 +4,15 @@ import { applySeries, readSeries, type ApplyResult } from '../series.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
+import { checkPinnedTagIfGiven } from './sync.js';
 
 export interface ApplyOptions {
   project: Project;
   /** Work on a scratch index only; change nothing. */
   check?: boolean;
   force?: boolean;
+  /** Check the pinned tag at this URL first (also MLMD_REMOTE_UPSTREAM_URL). */
+  url?: string;
 }
 
 export interface ApplyCommandResult extends ApplyResult {
@@ -67,6 +70,7 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
   const { git, log } = deps;
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await checkPinnedTagIfGiven(project, deps, pin, opts.url);
   const series = readSeries(project);
   const step = log.step(`${opts.check ? 'Check' : 'Apply'} ${series.patches.length} patches on ${pin.tag}`);
   const result = await applySeries({

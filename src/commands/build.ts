@@ -11,7 +11,7 @@ import { hasCheckout, hasCommit, readPin } from '../upstream.js';
 import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';
 import { updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
-import { sync } from './sync.js';
+import { checkPinnedTagIfGiven, sync } from './sync.js';
 
 export interface BuildOptions {
   project: Project;
@@ -128,6 +128,8 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
   if (!hasCheckout(project.upstreamDir) || !(await hasCommit(git, project.upstreamDir, pin.commit))) {
     step.progress('upstream/ is not checked out; syncing it first');
     await sync({ project, url: opts.upstreamUrl }, deps);
+  } else {
+    await checkPinnedTagIfGiven(project, deps, pin, opts.upstreamUrl);
   }
   // The commit id is a hash of its content: having the object is having the pinned source.
   const sourceDateEpoch = +(await git(project.upstreamDir, ['show', '-s', '--format=%ct', pin.commit])).stdout.trim();

@@ -68,7 +68,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
 
   const url = upstreamUrl(project, opts.url);
   let step = log.step(`Resolve ${opts.tag} at ${redactUrl(url)}`);
-  const target = await resolveRemoteTag(git, project.root, url, opts.tag);
+  const target = await resolveRemoteTag(git, project.root, url, opts.tag, opts.url);
   if (!target) throw new UsageError(`upstream has no tag ${opts.tag}`, 'list the tags with: git ls-remote --tags ' + redactUrl(url));
   await git.remote(dir, ['fetch', '--quiet', '--no-tags', url, `+refs/tags/${opts.tag}:refs/tags/${opts.tag}`]);
   step.done(target.slice(0, 12));

@@ -9,7 +9,9 @@ import {
   redactUrl,
   claimCheckout,
   upstreamUrl,
+  upstreamUrlSource,
   verifyTag,
+  type Pin,
 } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { upstreamState } from './apply.js';
@@ -31,6 +33,29 @@ export interface SyncResult {
   savedTo: string | null;
 }
 
+/** Checks that the pinned tag still names the pinned commit at upstream (the URL given, or else mlmd-remote.json's). */
+export async function checkPinnedTag(project: Project, deps: Deps, pin: Pin, override?: string): Promise<void> {
+  const url = upstreamUrl(project, override);
+  const step = deps.log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
+  try {
+    await verifyTag(deps.git, project.root, url, pin, override);
+  } catch (err) {
+    step.fail();
+    throw err;
+  }
+  step.done();
+}
+
+/**
+ * Commands that read upstream only through upstream/ check the tag only when
+ * a URL is given (--upstream-url or MLMD_REMOTE_UPSTREAM_URL): then it runs.
+ */
+export async function checkPinnedTagIfGiven(project: Project, deps: Deps, pin: Pin, override?: string): Promise<boolean> {
+  if (upstreamUrlSource(override) === 'config') return false;
+  await checkPinnedTag(project, deps, pin, override);
+  return true;
+}
+
 /** Brings upstream/ to the pinned commit, after checking that the tag still names it. */
 export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   const { project } = opts;
@@ -39,9 +64,7 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   const url = upstreamUrl(project, opts.url);
   const dir = project.upstreamDir;
 
-  const tagStep = log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
-  await verifyTag(git, project.root, url, pin);
-  tagStep.done();
+  await checkPinnedTag(project, deps, pin, opts.url);
 
   const state = await upstreamState(project, deps, pin.commit);
   const savedTo = await claimCheckout(git, dir, state, 'sync', opts.force, log.warn);
