@@ -114,6 +114,16 @@ describe('mlmd-remote (the CLI)', () => {
       assert.equal(fs.existsSync(path.join(fx.root, '.cache', 'lock')), false, 'the lock is released');
     });
 
+    it('build into a dist/ whose SHA256SUMS is a directory exits 2 before building, with the error and the fix and no stack trace', async () => {
+      const dist = tempDir('dist');
+      fs.mkdirSync(path.join(dist, 'SHA256SUMS'));
+      const res = await runCli(['build', '--dist', dist, '--root', fx.root], { cwd: fx.root });
+      assert.equal(res.code, 2, res.stderr);
+      assert.equal(res.stderr, `error: ${dist}/SHA256SUMS is not a file, so build cannot record the wheel's checksum there\nhint: move it away (mv ${dist}/SHA256SUMS ${dist}/SHA256SUMS.old), or build into another directory with --dist DIR\n`);
+      assert.deepEqual(fs.readdirSync(dist), ['SHA256SUMS']);
+      assert.equal(fs.existsSync(path.join(fx.root, '.cache', 'work')), false, 'nothing was staged');
+    });
+
     it('exits 3 with a JSON RefusedError while a live run holds the lock', async () => {
       let child: ChildProcess | undefined;
       const cache = tempDir('cache');

@@ -9,7 +9,7 @@ import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
 import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';
-import { updateSha256Sums, writeProvenance } from '../provenance.js';
+import { checkDistDir, updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
 import { checkPinnedTagIfGiven, sync } from './sync.js';
 
@@ -69,6 +69,7 @@ export const GENERATE_TARGET = '//ml_metadata:move_generated_files';
 export async function build(opts: BuildOptions, deps: Deps): Promise<BuildResult> {
   const startedOn = new Date().toISOString();
   const distDir = opts.distDir ?? opts.project.distDir;
+  checkDistDir(distDir);
   let result: Omit<BuildResult, 'attestations'>;
   let reproducible: BuildResult['reproducible'];
   if (opts.reproducibleCheck) {
