@@ -112,9 +112,50 @@ export function readSeries(opts: { seriesFile: string; patchesDir: string; works
   if (missing.length) {
     throw new UsageError(`the series names patch files that do not exist:\n  ${missing.join('\n  ')}`, 'restore them (git checkout -- patches/) or remove them from patches/series');
   }
-  const patches = files.map((f) => parsePatchFile(f));
+  const patches = files.map((f) => {
+    try {
+      return parsePatchFile(f);
+    } catch (err) {
+      if (!(err instanceof PatchError)) throw err;
+      throw new PatchError(err.message, unreadablePatchHint(path.relative(path.dirname(opts.workspacePatch), f)));
+    }
+  });
   checkSeriesPaths(patches);
   return { patches };
+}
+
+/** What brings a patch file that cannot be read back: git has it, or its commit does. */
+export function unreadablePatchHint(rel: string): string {
+  return `restore it from the last commit (git checkout HEAD -- ${rel}); or, when upstream/ holds the series as commits (on mlmd-remote/work after mlmd-remote edit), write it again from its commit with mlmd-remote export`;
+}
+
+export interface UnreadablePatch {
+  name: string;
+  file: string;
+  /** Its Subject line, when that much of it can be read. */
+  subject: string | null;
+  problem: string;
+}
+
+/**
+ * The series as export needs it: a patch file that cannot be read (truncated,
+ * not UTF-8) is not an error here but a file to write again from its commit.
+ */
+export function readSeriesForExport(opts: { seriesFile: string; patchesDir: string; workspacePatch: string }): { patches: Patch[]; unreadable: UnreadablePatch[]; order: string[] } {
+  const names = readSeriesList(opts.seriesFile);
+  const files = [...(fs.existsSync(opts.workspacePatch) ? [opts.workspacePatch] : []), ...names.map((n) => path.join(opts.patchesDir, n))];
+  const patches: Patch[] = [];
+  const unreadable: UnreadablePatch[] = [];
+  for (const f of files.filter((x) => fs.existsSync(x))) {
+    try {
+      patches.push(parsePatchFile(f));
+    } catch (err) {
+      if (!(err instanceof PatchError)) throw err;
+      const m = /^Subject: (.*)$/m.exec(fs.readFileSync(f, 'latin1'));
+      unreadable.push({ name: path.basename(f), file: f, subject: m ? decodeMimeWords(m[1]!).replace(/^\[PATCH[^\]]*\]\s*/, '').trim() : null, problem: err.message });
+    }
+  }
+  return { patches, unreadable, order: files.map((f) => path.basename(f)) };
 }
 
 export function parsePatchFile(file: string): Patch {

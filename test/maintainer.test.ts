@@ -19,13 +19,16 @@ import { edit } from '../src/commands/edit.ts';
 import { exportSeries } from '../src/commands/export.ts';
 import { rebaseAbort, rebaseContinue, rebaseStart, type RebaseResult } from '../src/commands/rebase.ts';
 import { loadProject, type Project } from '../src/config.ts';
-import { MissingToolError, PatchError, RefusedError, UsageError } from '../src/errors.ts';
+import { MissingToolError, MlmdError, PatchError, RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
+import { sync } from '../src/commands/sync.ts';
+import { readPin } from '../src/upstream.ts';
 import { processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import { findPython } from '../src/python.ts';
 import { prepareToolchain } from '../src/toolchain.ts';
-import { cleanupFixtures, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { cleanupFixtures, git, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { runHinted } from './helpers/hints.ts';
 import {
   CRLF_BAT_PATCHED,
   CRLF_NEW_BAT,
@@ -43,6 +46,11 @@ import {
   STORE_PATH,
   storeLines,
   UPSTREAM_1_5_LINE_31,
+  assertSameBytes,
+  gitlink,
+  hasRef,
+  statePath,
+  upstreamSnapshot,
   type MaintainerUpstream,
 } from './helpers/maintainer-fixtures.ts';
 
@@ -71,36 +79,6 @@ async function formatPatch(repo: Repo, commit: string): Promise<Buffer> {
   return Buffer.from((await repo.run([...FORMAT_PATCH, '-1', commit])).stdout);
 }
 
-/** Everything about upstream/ that a command could change: HEAD, its branch, work tree, index, branches, stashes. */
-async function upstreamSnapshot(repo: Repo) {
-  return {
-    head: await repo.head(),
-    branch: await repo.out(['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true }),
-    status: await repo.status(),
-    index: await repo.out(['ls-files', '--stage']),
-    branches: await repo.out(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads']),
-    stash: await repo.out(['stash', 'list']),
-  };
-}
-
-async function gitlink(fx: ProjectFixture): Promise<string> {
-  return fx.superRepo.out(['ls-files', '--stage', 'upstream']);
-}
-
-function statePath(fx: ProjectFixture): string {
-  return path.join(fx.root, '.git', 'modules', 'upstream', 'mlmd-remote', 'rebase', 'state.json');
-}
-
-async function hasRef(repo: Repo, ref: string): Promise<boolean> {
-  return (await repo.run(['rev-parse', '--verify', '-q', ref], { allowFailure: true })).ok;
-}
-
-function assertSameBytes(actual: Record<string, Buffer>, expected: Record<string, Buffer>, skip: string[] = []): void {
-  const keys = (o: Record<string, Buffer>) => Object.keys(o).filter((k) => !skip.includes(k)).sort();
-  assert.deepEqual(keys(actual), keys(expected));
-  for (const k of keys(expected)) assert.ok(actual[k]!.equals(expected[k]!), `${k} changed:\n${actual[k]!.toString()}`);
-}
-
 function statuses(res: RebaseResult): Array<[string, string]> {
   return res.patches.map((p) => [p.name, p.status]);
 }
@@ -120,9 +98,9 @@ async function edited(): Promise<ProjectFixture> {
 }
 
 /** A project whose rebase to v1.5.0 stopped on the conflict in metadata_store.py. */
-async function stopped(fx?: ProjectFixture): Promise<{ fx: ProjectFixture; res: RebaseResult }> {
+async function stopped(fx?: ProjectFixture, tag = 'v1.5.0'): Promise<{ fx: ProjectFixture; res: RebaseResult }> {
   fx ??= await makeMaintainerProject(up);
-  const res = await rebaseStart({ project: fx.project, tag: 'v1.5.0' }, deps());
+  const res = await rebaseStart({ project: fx.project, tag }, deps());
   assert.equal(res.status, 'stopped', JSON.stringify(res.patches));
   return { fx, res };
 }
@@ -290,6 +268,18 @@ describe('export', () => {
     assertSameBytes(seriesFiles(fx.root), before);
   });
 
+  it('an empty commit on the work branch is named, and the hint\'s way to drop it works', async () => {
+    const fx = await edited();
+    const before = seriesFiles(fx.root);
+    const empty = await fx.upstreamRepo.commit({}, patchMessage('nothing: at all', { why: 'none', upstreamStatus: 'Pending', dropWhen: 'never' }));
+    const err = await rejection(() => exportSeries({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.equal(err.message, `commit ${empty.slice(0, 12)} changes no file, so it makes no patch`);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream reset --hard HEAD^')).code, 0);
+    assert.equal((await exportSeries({ project: fx.project }, deps())).changesNothing, true);
+    assertSameBytes(seriesFiles(fx.root), before);
+  });
+
   it('refuses (RefusedError) with uncommitted changes in upstream/', async () => {
     const fx = await edited();
     const before = seriesFiles(fx.root);
@@ -446,6 +436,120 @@ describe('check', () => {
     assert.equal(res.problems.length, 1);
     assert.ok(res.problems[0]!.startsWith('build-python-only.patch does not apply: '), res.problems[0]);
     assert.ok(res.problems[0]!.includes('ml_metadata/BUILD'), res.problems[0]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Every hint names a command that works in the state it is given in: these
+// tests run the command the hint names, as it names it.
+
+describe('hints that work', () => {
+  it('check\'s fix for a patch file that export would rewrite works: edit, then export', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'setup-pure-wheel.patch');
+    fs.writeFileSync(file, (await up.work.run(['format-patch', '-1', '--stdout', up.seriesCommits.get(MAIN_SERIES)![3]!])).stdout);
+    const checked = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(checked.code, 4);
+    const fix = checked.stdout.split('\n').find((l) => l.startsWith('Fix: '))!;
+    assert.equal((await runHinted(fx.root, fix, 'mlmd-remote edit')).code, 0);
+    assert.equal((await runHinted(fx.root, fix, 'mlmd-remote export')).code, 0);
+    assert.equal((await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check')).code, 0);
+  });
+
+  it('a truncated patch file: both ways the hint names bring it back (git checkout HEAD, or export from its commit)', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'metadata-store-grpc-only.patch');
+    const whole = fs.readFileSync(file);
+    const truncate = () => fs.writeFileSync(file, whole.subarray(0, whole.length - 40));
+    truncate();
+    const err = await rejection(() => check({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.match(err.message, /truncated|ends early/);
+    assert.equal(err.hint, 'restore it from the last commit (git checkout HEAD -- patches/metadata-store-grpc-only.patch); or, when upstream/ holds the series as commits (on mlmd-remote/work after mlmd-remote edit), write it again from its commit with mlmd-remote export');
+    assert.equal((await runHinted(fx.root, err.hint, 'git checkout HEAD -- patches/metadata-store-grpc-only.patch')).code, 0);
+    assert.equal((await check({ project: fx.project }, deps())).ok, true);
+    // With the series as commits in upstream/, export writes it again, byte for byte.
+    await edit({ project: fx.project }, deps());
+    truncate();
+    const exported = await runHinted(fx.root, err.hint, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.ok(fs.readFileSync(file).equals(whole));
+    assert.equal((await check({ project: fx.project }, deps())).ok, true);
+  });
+
+  it('a dirty upstream/: the hint\'s stash lets the refused command run, and its way to a patch (stash, edit, stash pop, commit, export) works', async () => {
+    const fx = await makeMaintainerProject(up);
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'my local edit\n' });
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.equal(err.hint, 'set the changes aside with: git -C upstream stash push --include-untracked; to make them a patch instead, stash them, run mlmd-remote edit, git -C upstream stash pop, commit them (with Why/Upstream-Status/Drop-When in the message), then mlmd-remote export; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds');
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await runHinted(fx.root, err.hint, 'mlmd-remote edit')).code, 0);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash pop')).code, 0);
+    assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'README.md'), 'utf8'), 'my local edit\n');
+    await fx.upstreamRepo.run(['commit', '--quiet', '-am', patchMessage('readme: mine', { why: 'mine', upstreamStatus: 'Pending', dropWhen: 'never' })]);
+    const exported = await runHinted(fx.root, err.hint, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /\+ added {3}readme-mine\.patch/);
+    assert.equal((await check({ project: loadProject(fx.root, { exact: true }) }, deps())).ok, true);
+  });
+
+  it('rebase after edit plus an untracked file says what is there: the exported series and the untracked file; the hint\'s stash lets it run', async () => {
+    const fx = await edited();
+    writeTree(fx.upstreamRepo.dir, { 'notes.txt': 'my notes\n' });
+    const head = await fx.upstreamRepo.head();
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.equal(err.message, `upstream/ holds work that rebase would overwrite: at ${head.slice(0, 12)}: 4 commit(s) on the pin that the patch files already hold, and 1 uncommitted change(s) on top (notes.txt (untracked))`);
+    assert.equal(err.hint, 'set the changes aside with: git -C upstream stash push --include-untracked; or make them a patch: git -C upstream add -A && git -C upstream commit (with Why/Upstream-Status/Drop-When in the message), then mlmd-remote export; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds');
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps())).status, 'done');
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '--include-untracked', '--name-only', 'stash@{0}']), /^notes\.txt$/m);
+  });
+
+  it('the same after edit, made a patch as the hint\'s other way says: add, commit, export', async () => {
+    const fx = await edited();
+    writeTree(fx.upstreamRepo.dir, { 'notes.txt': 'my notes\n' });
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    const made = await runHinted(fx.root, (err as RefusedError).hint, 'git -C upstream add -A && git -C upstream commit', ['--quiet', '-m', patchMessage('notes: mine', { why: 'mine', upstreamStatus: 'Pending', dropWhen: 'never' })]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await runHinted(fx.root, (err as RefusedError).hint, 'mlmd-remote export')).code, 0);
+    assert.deepEqual(fs.readFileSync(fx.project.seriesFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), [...MAIN_NAMES.slice(1), 'notes-mine.patch']);
+  });
+
+  it('the pin disagreeing with itself after a rebase (mlmd-remote.json put back by hand): both ways the hint names work, a staged submodule pointer included', async () => {
+    for (const way of ['back', 'keep'] as const) {
+      const fx = await makeMaintainerProject(up);
+      assert.equal((await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps())).status, 'done');
+      await fx.superRepo.run(['checkout', '--', 'mlmd-remote.json']);
+      const project = loadProject(fx.root, { exact: true });
+      const err = await rejection(() => readPin(project, deps().git));
+      assert.ok(err instanceof SupplyChainError, String(err));
+      assert.equal(err.hint, `to go back to the pin of the last commit: git checkout HEAD -- mlmd-remote.json upstream (the staged submodule pointer too), then mlmd-remote sync; to keep the pin mlmd-remote.json names: git update-index --cacheinfo 160000,${up.pin},upstream`);
+      if (way === 'back') {
+        // The old hint's git checkout -- leaves the staged pointer as it is.
+        await git(fx.root, ['checkout', '--', 'mlmd-remote.json', 'upstream']);
+        assert.ok((await rejection(() => readPin(project, deps().git))) instanceof SupplyChainError);
+        assert.equal((await runHinted(fx.root, err.hint, 'git checkout HEAD -- mlmd-remote.json upstream')).code, 0);
+        const synced = await runHinted(fx.root, err.hint, 'mlmd-remote sync');
+        assert.equal(synced.code, 0, synced.stderr);
+        assert.equal(await fx.upstreamRepo.head(), up.pin);
+        assert.equal(await fx.upstreamRepo.status(), '');
+        assert.equal(await fx.superRepo.status(), '');
+      } else {
+        assert.equal((await runHinted(fx.root, err.hint, `git update-index --cacheinfo 160000,${up.pin},upstream`)).code, 0);
+        assert.deepEqual(await readPin(project, deps().git), { tag: 'v1.0.0', commit: up.pin });
+      }
+    }
+  });
+
+  it('the pin disagreeing with itself in the middle of a rebase: the hint says continue or abort, and abort works', async () => {
+    const { fx } = await stopped();
+    await fx.superRepo.run(['update-index', '--cacheinfo', `160000,${up.tags['v1.5.0']},upstream`]);
+    const err = await rejection(() => readPin(fx.project, deps().git));
+    assert.equal((err as SupplyChainError).hint, 'a rebase has not finished: finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort');
+    assert.equal((await runHinted(fx.root, (err as SupplyChainError).hint, 'mlmd-remote rebase --abort')).code, 0);
+    assert.deepEqual(await readPin(fx.project, deps().git), { tag: 'v1.0.0', commit: up.pin });
   });
 });
 

@@ -51,6 +51,9 @@ export async function upstreamState(project: Project, deps: Deps, pinCommit: str
   if (state.kind === 'exported' && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
     return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.commitsAhead };
   }
+  if (state.kind === 'modified' && state.onSeries && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
+    return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.onSeries.commitsAhead, changed: state.changed, untracked: state.untracked };
+  }
   return state;
 }
 

@@ -18,6 +18,7 @@
  *           differently: a conflict
  *   v1.6.0  WORKSPACE trimmed exactly as WORKSPACE.patch does
  */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadProject } from '../../src/config.ts';
@@ -245,4 +246,34 @@ export function seriesFiles(root: string): Record<string, Buffer> {
   for (const f of ['mlmd-remote.json', 'WORKSPACE.patch']) out[f] = fs.readFileSync(path.join(root, f));
   for (const n of fs.readdirSync(path.join(root, 'patches')).sort()) out[`patches/${n}`] = fs.readFileSync(path.join(root, 'patches', n));
   return out;
+}
+
+/** Everything about upstream/ that a command could change: HEAD, its branch, work tree, index, branches, stashes. */
+export async function upstreamSnapshot(repo: Repo) {
+  return {
+    head: await repo.head(),
+    branch: await repo.out(['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true }),
+    status: await repo.status(),
+    index: await repo.out(['ls-files', '--stage']),
+    branches: await repo.out(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads']),
+    stash: await repo.out(['stash', 'list']),
+  };
+}
+
+export async function gitlink(fx: ProjectFixture): Promise<string> {
+  return fx.superRepo.out(['ls-files', '--stage', 'upstream']);
+}
+
+export function statePath(fx: ProjectFixture): string {
+  return path.join(fx.root, '.git', 'modules', 'upstream', 'mlmd-remote', 'rebase', 'state.json');
+}
+
+export async function hasRef(repo: Repo, ref: string): Promise<boolean> {
+  return (await repo.run(['rev-parse', '--verify', '-q', ref], { allowFailure: true })).ok;
+}
+
+export function assertSameBytes(actual: Record<string, Buffer>, expected: Record<string, Buffer>, skip: string[] = []): void {
+  const keys = (o: Record<string, Buffer>) => Object.keys(o).filter((k) => !skip.includes(k)).sort();
+  assert.deepEqual(keys(actual), keys(expected));
+  for (const k of keys(expected)) assert.ok(actual[k]!.equals(expected[k]!), `${k} changed:\n${actual[k]!.toString()}`);
 }
