@@ -129,7 +129,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       'edit',
       'Turn the series into commits on the branch mlmd-remote/work in upstream/, for editing with git',
       (y) => y.option('force', FORCE_OPTION),
-      (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit),
+      (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit, (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok)),
     )
     .command(
       'export',

@@ -185,6 +185,54 @@ describe('edit', () => {
       assert.equal(await fx.upstreamRepo.out(['rev-parse', `refs/heads/${WORK_BRANCH}`]), mine);
     },
   );
+
+  it('edit --force when a patch does not apply stops there as a git am session; the next edit names it and git am --abort, and a branch at the pin holds nothing to keep', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'build-python-only.patch');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('-_py_extension = ["metadata_store_extension.so"]', '-_py_extension = ["something else"]'));
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'my local edit\n' });
+    const res = await edit({ project: fx.project, force: true }, deps());
+    assert.equal(res.status, 'stopped');
+    assert.equal(res.stopped!.patch, 'build-python-only.patch');
+    assert.deepEqual(res.commits.map((c) => c.patch), ['WORKSPACE.patch']);
+    assert.equal(res.savedTo, 'stash@{0} (git -C upstream stash list)');
+    assert.match(res.next!, /git -C upstream am --continue/);
+    const err = await rejection(() => edit({ project: fx.project }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.match(err.message, /^a git am session is open in upstream\/ \(an edit that stopped at a patch which does not apply, or your own\); edit would overwrite it$/);
+    const aborted = await runHinted(fx.root, err.hint, 'git -C upstream am --abort');
+    assert.equal(aborted.code, 0, aborted.stderr);
+    // What the bug left: mlmd-remote/work at the pin, HEAD elsewhere. That is nothing to keep.
+    assert.equal(await fx.upstreamRepo.out(['rev-parse', `refs/heads/${WORK_BRANCH}`]), up.pin);
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--detach', up.pin]);
+    const second = await edit({ project: fx.project }, deps());
+    assert.equal(second.status, 'stopped', 'the patch still does not apply, and nothing refused');
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+my local edit$/m, 'the forced edit saved the local edit');
+  });
+
+  it('check\'s fix for a patch that does not apply works: edit stops at it, the maintainer makes its change, git am --continue, export; check passes', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'build-python-only.patch');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('-_py_extension = ["metadata_store_extension.so"]', '-_py_extension = ["something else"]'));
+    const checked = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(checked.code, 4);
+    assert.match(checked.stdout, /^Fix: mlmd-remote edit stops at build-python-only\.patch/m);
+    const fix = checked.stdout.split('\n').find((l) => l.startsWith('Fix: '))!;
+    const edited = await runHinted(fx.root, fix, 'mlmd-remote edit');
+    assert.equal(edited.code, 4, edited.stderr);
+    assert.match(edited.stdout, /stopped at build-python-only\.patch, which does not apply/);
+    // The change the patch means, made by hand.
+    writeTree(fx.upstreamRepo.dir, { 'ml_metadata/BUILD': MAIN_SERIES.patches[0]!.files['ml_metadata/BUILD'] as string });
+    assert.equal((await runHinted(fx.root, fix, 'git -C upstream add', ['ml_metadata/BUILD'])).code, 0);
+    const cont = await runHinted(fx.root, fix, 'git -C upstream am --continue');
+    assert.equal(cont.code, 0, cont.stderr);
+    const exported = await runHinted(fx.root, fix, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /~ updated build-python-only\.patch/);
+    const after = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(after.code, 0, after.stdout + after.stderr);
+  });
+
 });
 
 // ---------------------------------------------------------------------------
