@@ -168,12 +168,11 @@ const REBASE_MARK: Record<import('./rebase.js').RebasePatchStatus, string> = {
   'three-way': '3',
   conflicted: '✗',
   resolved: '✎',
-  dropped: '-',
 };
 
 function rebaseDetail(p: import('./rebase.js').RebasePatch): string {
   if (p.status === 'offset') return p.offsets.map((o) => `${o.file} #${o.hunk} ${o.offset > 0 ? '+' : ''}${o.offset}`).join(', ');
-  if (p.status === 'already-upstream') return 'upstream has this change: propose dropping the patch';
+  if (p.status === 'already-upstream') return `upstream has this change (${p.proof ?? 'proven'}): it leaves the series`;
   if (p.status === 'conflicted' && p.conflict) {
     const files = p.conflict.files.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`);
     return files.length ? files.join(', ') : p.conflict.message.split('\n')[0] ?? '';

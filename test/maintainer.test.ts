@@ -105,6 +105,12 @@ async function stopped(fx?: ProjectFixture, tag = 'v1.5.0'): Promise<{ fx: Proje
   return { fx, res };
 }
 
+type StateFile = { inFlight?: { index: number; head: string }; orig: { head: string }; branch: string; patches: Array<{ name: string; subject: string; file: string; status: string; conflict?: { head: string } }> };
+
+function readStateFile(fx: ProjectFixture): StateFile {
+  return JSON.parse(fs.readFileSync(statePath(fx), 'utf8')) as StateFile;
+}
+
 function v15Store(): string[] {
   const lines = storeLines();
   lines[30] = UPSTREAM_1_5_LINE_31;
@@ -781,43 +787,81 @@ describe('rebase', () => {
     },
   );
 
-  it('a conflict resolved by taking upstream\'s side entirely drops the patch', async () => {
+  it('a conflict resolved by taking upstream\'s side entirely does not drop the patch: v1.5.0 does not have its change, so the conflict comes back', async () => {
     const { fx } = await stopped();
+    const before = seriesFiles(fx.root);
     await fx.upstreamRepo.run(['checkout', 'HEAD', '--', STORE_PATH]);
     assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), joinLines(v15Store()));
-    const done = await rebaseContinue({ project: fx.project }, deps());
-    assert.equal(done.status, 'done');
-    assert.deepEqual(statuses(done), [
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), [
       ['WORKSPACE.patch', 'clean'],
       ['build-python-only.patch', 'clean'],
-      ['metadata-store-grpc-only.patch', 'dropped'],
-      ['setup-pure-wheel.patch', 'clean'],
+      ['metadata-store-grpc-only.patch', 'conflicted'],
+      ['setup-pure-wheel.patch', 'pending'],
     ]);
-    assert.equal(done.patches[2]!.commit, undefined);
-    assert.deepEqual(done.export!.removed, ['metadata-store-grpc-only.patch']);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(['build-python-only.patch', 'setup-pure-wheel.patch']));
-    assert.equal(fs.existsSync(path.join(fx.root, 'patches', 'metadata-store-grpc-only.patch')), false);
-    assert.equal(await fx.upstreamRepo.blob(`refs/heads/${done.branch}:${STORE_PATH}`), joinLines(v15Store()));
-    assert.equal(await fx.upstreamRepo.out(['rev-list', '--count', `${up.tags['v1.5.0']}..refs/heads/${done.branch}`]), '3');
+    assert.match(again.next!, /^metadata-store-grpc-only\.patch was not kept: the resolution holds none of its change, and v1\.5\.0 does not have it, so it stays in the series/);
+    assert.match(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), /^<<<<<<< /m, 'the conflict is back');
+    assertSameBytes(seriesFiles(fx.root), before);
+    // Resolving it for real finishes, with the patch still in the series.
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    const done = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(done.status, 'done');
+    assert.equal(done.patches[2]!.status, 'resolved');
+    assert.deepEqual(done.export!.removed, []);
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES.slice(1)));
   });
 
   it(
-    'a conflicted patch skipped by hand (git am --skip) is reported dropped, not resolved',
+    'a conflicted patch skipped by hand (git am --skip) is not dropped either: --continue replays it and stops at its conflict again',
     async () => {
       const { fx } = await stopped();
+      const before = seriesFiles(fx.root);
       await fx.upstreamRepo.run(['am', '--skip']);
-      const done = await rebaseContinue({ project: fx.project }, deps());
-      assert.equal(done.status, 'done');
-      assert.deepEqual(done.export!.removed, ['metadata-store-grpc-only.patch']);
-      assert.deepEqual(statuses(done), [
-        ['WORKSPACE.patch', 'clean'],
-        ['build-python-only.patch', 'clean'],
-        ['metadata-store-grpc-only.patch', 'dropped'],
-        ['setup-pure-wheel.patch', 'clean'],
-      ]);
-      assert.equal(done.patches[2]!.commit, undefined);
+      const again = await rebaseContinue({ project: fx.project }, deps());
+      assert.equal(again.status, 'stopped');
+      assert.equal(again.patches[2]!.status, 'conflicted');
+      assert.deepEqual(again.patches[2]!.conflict!.files, [{ path: STORE_PATH, hunks: [{ startLine: 31, endLine: 37 }] }]);
+      assert.match(again.next!, /was not kept/);
+      assertSameBytes(seriesFiles(fx.root), before);
+      assert.ok(fs.existsSync(path.join(fx.root, '.git', 'modules', 'upstream', 'rebase-apply')), 'the git am session is open again');
     },
   );
+
+  it('finishing never takes a patch out of the series that is not proven upstream (a commit missing from the branch)', async () => {
+    const { fx } = await stopped();
+    const before = seriesFiles(fx.root);
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    await fx.upstreamRepo.run(['am', '--continue']);
+    // The resolution's commit goes missing from the branch (a hand reset), and the state says it was resolved.
+    const state = readStateFile(fx);
+    state.patches[2] = { ...state.patches[2]!, status: 'resolved' };
+    state.patches[3] = { ...state.patches[3]!, status: 'clean' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    await fx.upstreamRepo.run(['reset', '--quiet', '--hard', 'HEAD^']);
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof MlmdError, String(err));
+    assert.equal(err.message, 'finishing the rebase would take metadata-store-grpc-only.patch, setup-pure-wheel.patch out of the series, but v1.5.0 does not have their change');
+    assertSameBytes(seriesFiles(fx.root), before);
+    assert.ok(fs.existsSync(statePath(fx)), 'the rebase is still in progress');
+    assert.equal((await rebaseAbort({ project: fx.project }, deps())).status, 'aborted');
+    assertSameBytes(seriesFiles(fx.root), before);
+  });
+
+
+  it('a resolution left unstaged is named, not taken for an empty one', async () => {
+    const { fx } = await stopped();
+    await fx.upstreamRepo.run(['checkout', 'HEAD', '--', STORE_PATH]);
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.equal(err.message, `the resolution of metadata-store-grpc-only.patch is not staged (${STORE_PATH})`);
+    assert.equal(err.hint, 'git -C upstream add the files, then mlmd-remote rebase --continue');
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    assert.equal((await rebaseContinue({ project: fx.project }, deps())).status, 'done');
+  });
 
   it(
     'WORKSPACE.patch already upstream: the next patch keeps its own name and file',

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Project } from '../config.js';
-import { PatchError, RefusedError, UsageError } from '../errors.js';
+import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
-import { replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
+import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile, readSeries } from '../series.js';
 import {
   checkoutTree,
@@ -15,6 +15,7 @@ import {
   resolveRemoteTag,
   upstreamUrl,
   workTreeTree,
+  BUILD_OUTPUT_PATHSPECS,
 } from '../upstream.js';
 import { amInProgress, stateDir } from '../workbranch.js';
 import { requireCheckout, upstreamState } from './apply.js';
@@ -113,8 +114,10 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   return replay(project, deps, state, started);
 }
 
+const RESOLVE = 'resolve the conflicts in upstream/ with git (edit, then git -C upstream add <file>), then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything';
+
 /** Replays the pending patches; stops at a conflict, finishes when none is left. */
-async function replay(project: Project, deps: Deps, state: RebaseState, started: number): Promise<RebaseResult> {
+async function replay(project: Project, deps: Deps, state: RebaseState, started: number, note?: string): Promise<RebaseResult> {
   const { git, log } = deps;
   const paths = await statePaths(deps, project);
   const save = () => {
@@ -129,8 +132,12 @@ async function replay(project: Project, deps: Deps, state: RebaseState, started:
     state.patches[i] = replayed;
     save();
     if (replayed.status === 'conflicted') {
-      step.fail(`conflict in ${replayed.conflict!.files.map((f) => f.path).join(', ') || 'files that no longer exist'}`);
-      return result(state, 'stopped', null, 'resolve the conflicts in upstream/ with git (edit, then git -C upstream add <file>), then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything');
+      const files = replayed.conflict!.files;
+      step.fail(files.some((f) => f.hunks.length) ? `conflict in ${files.map((f) => f.path).join(', ')}` : `git could not merge it into ${files.map((f) => f.path).join(', ')}`);
+      const next = files.some((f) => f.hunks.length)
+        ? RESOLVE
+        : `make the patch's change by hand in upstream/ (${files.map((f) => f.path).join(', ')}; git -C upstream am --show-current-patch=diff shows it), git -C upstream add the files, then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything`;
+      return result(state, 'stopped', null, note ? `${note}. ${next}` : next);
     }
     step.done(replayed.status);
   }
@@ -144,6 +151,15 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
   const oldPatches = state.patches.map((p) => parsePatchFile(p.file)).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
   const tip = await head(git, dir);
   const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
+  // A patch leaves the series only when upstream has its change (a renamed patch comes back as an added one).
+  const proven = new Set(state.patches.filter((p) => p.status === 'already-upstream').map((p) => p.name));
+  const gone = plan.removed.filter((n) => !proven.has(n));
+  if (gone.length > plan.entries.filter((e) => e.action === 'added').length) {
+    step.fail();
+    throw new MlmdError(`finishing the rebase would take ${gone.join(', ')} out of the series, but ${state.to.tag} does not have ${gone.length > 1 ? 'their' : 'its'} change`, {
+      hint: `${state.branch} in upstream/ must hold one commit per patch (with its Subject) for every patch that is not already upstream; fix the branch with git (git -C upstream log ${state.to.commit.slice(0, 12)}..${state.branch}), then mlmd-remote rebase --continue; or undo it all with mlmd-remote rebase --abort`,
+    });
+  }
   writeExport(plan, project);
   const config = JSON.parse(fs.readFileSync(project.configPath, 'utf8')) as { upstream: { tag: string; commit: string } };
   config.upstream.tag = state.to.tag;
@@ -174,32 +190,55 @@ export async function rebaseContinue(opts: { project: Project }, deps: Deps): Pr
   } else if (!(await git(dir, ['merge-base', '--is-ancestor', state.to.commit, 'HEAD'], { allowFailure: true })).ok) {
     throw new RefusedError(`upstream/ is no longer on the rebase branch (HEAD does not contain ${state.to.tag})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
   }
+  let note: string | undefined;
   const i = state.patches.findIndex((p) => p.status === 'conflicted');
   if (i >= 0) {
-    const conflict = state.patches[i]!.conflict;
+    const p = state.patches[i]!;
+    const conflict = p.conflict;
     const unresolved = await conflictedFiles(git, dir);
     const markers = remainingMarkers(dir, conflict?.files ?? []);
     const open = [...unresolved, ...markers.filter((m) => !unresolved.some((u) => u.path === m.path))];
     if (open.length) {
-      throw new PatchError(`${state.patches[i]!.name} still has conflicts in ${open.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
+      throw new PatchError(`${p.name} still has conflicts in ${open.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
     }
+    const base = conflict?.head ?? (await head(git, dir));
+    let kept: boolean;
     if (await amInProgress(git, dir)) {
       const staged = !(await git(dir, ['diff', '--cached', '--quiet'], { allowFailure: true })).ok;
       if (staged) {
         await git(dir, ['am', '--continue']);
-        state.patches[i] = { ...state.patches[i]!, status: 'resolved', commit: await head(git, dir) };
+        kept = true;
       } else {
-        // The resolution kept upstream's side entirely: the patch has nothing left to do.
-        await git(dir, ['am', '--skip']);
-        state.patches[i] = { ...state.patches[i]!, status: 'dropped' };
+        const unstaged = [
+          ...(await git(dir, ['diff', '--name-only'])).stdout.split('\n'),
+          ...(await git(dir, ['ls-files', '--others', '--exclude-standard', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.split('\n'),
+        ].filter(Boolean);
+        if (unstaged.length) throw new PatchError(`the resolution of ${p.name} is not staged (${unstaged.slice(0, 5).join(', ')})`, 'git -C upstream add the files, then mlmd-remote rebase --continue');
+        kept = false;
       }
     } else {
-      // The maintainer ended the am by hand: a new commit is the resolution; none means skipped.
+      // The maintainer ended the git am by hand: a new commit on the one before is the resolution.
       const now = await head(git, dir);
-      state.patches[i] = now === conflict?.head ? { ...state.patches[i]!, status: 'dropped' } : { ...state.patches[i]!, status: 'resolved', commit: now };
+      if (now !== base && !(await git(dir, ['merge-base', '--is-ancestor', base, now], { allowFailure: true })).ok) {
+        throw new RefusedError(`upstream/ is no longer on the rebase branch where ${p.name} stopped (${base.slice(0, 12)})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
+      }
+      kept = now !== base;
     }
+    if (kept) {
+      state.patches[i] = { ...p, status: 'resolved', commit: await head(git, dir) };
+    } else if (await appliesInReverse(git, dir, base, p.file)) {
+      if (await amInProgress(git, dir)) await git(dir, ['am', '--skip']);
+      state.patches[i] = { ...p, status: 'already-upstream', proof: 'the resolution kept none of it, and it applies in reverse: the new base has exactly its change' };
+    } else {
+      // Keeping none of a patch whose change upstream does not have would lose it: the conflict comes back instead.
+      if (await amInProgress(git, dir)) await git(dir, ['am', '--abort']);
+      await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, base]);
+      state.patches[i] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
+      note = `${p.name} was not kept: the resolution holds none of its change, and ${state.to.tag} does not have it, so it stays in the series (a patch leaves it only when upstream has its change); its conflict is back`;
+    }
+    writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
   }
-  return replay(project, deps, state, Date.now());
+  return replay(project, deps, state, Date.now(), note);
 }
 
 /** Undoes the rebase: upstream/ as it was, and the pin and patch files as they were. */
