@@ -3,7 +3,7 @@
  * that treat a non-zero exit as an answer pass `allowFailure`.
  */
 import { $, type ProcessOutput } from 'zx';
-import { MlmdError, MissingToolError } from './errors.js';
+import { ExitCode, MlmdError, MissingToolError } from './errors.js';
 import type { Logger } from './log.js';
 
 export interface RunOptions {
@@ -35,6 +35,13 @@ export class CommandFailedError extends MlmdError {
     const tail = (result.stderr || result.stdout).trim().split('\n').slice(-15).join('\n').replace(/(\/\/)[^/@\s]+@/g, '$1***@');
     super(`${result.command} exited with ${result.exitCode}${cwd ? ` (in ${cwd})` : ''}${tail ? `:\n${tail}` : ''}`);
     this.result = result;
+  }
+}
+
+/** A child process was stopped by SIGINT: the run is being interrupted (cli.ts exits 130). */
+export class InterruptedError extends MlmdError {
+  constructor(command: string) {
+    super(`interrupted while running ${command}`, { exitCode: ExitCode.interrupted, hint: 'run the command again: it finds what the interrupted run left and recovers it' });
   }
 }
 
@@ -103,6 +110,9 @@ export function processRunner(log?: Logger): Runner {
     } finally {
       running.delete(proc);
     }
+    // A child that Ctrl-C stopped (the terminal signals the whole process group) did not fail: this run is being
+    // interrupted, and reading its end as an answer (a conflict, a missing file) would record a wrong state.
+    if (out.signal === 'SIGINT') throw new InterruptedError(command);
     const exitCode = out.exitCode ?? 1;
     // zx runs commands through bash, which answers 127 for a program it cannot find.
     if (exitCode === 127) {

@@ -441,6 +441,8 @@ export interface ApplyResult {
   baseCommit: string;
   /** The tree with every patch applied (only when ok). */
   tree?: string;
+  /** With `steps`: the tree after each patch that applied, in order. */
+  steps?: string[];
   patches: PatchApplyReport[];
 }
 
@@ -481,6 +483,8 @@ export async function applySeries(opts: {
   baseCommit: string;
   patches: readonly Patch[];
   onPatch?: (report: PatchApplyReport) => void;
+  /** Also return the tree after each patch. */
+  steps?: boolean;
 }): Promise<ApplyResult> {
   const { git, repoDir, baseCommit, patches } = opts;
   return withTempIndex(git, repoDir, baseCommit, async (indexGit) => {
@@ -491,6 +495,7 @@ export async function applySeries(opts: {
         .map((l) => l.slice(l.indexOf('\t') + 1)),
     );
     const reports: PatchApplyReport[] = [];
+    const steps: string[] | undefined = opts.steps ? [] : undefined;
     let failed = false;
     for (const patch of patches) {
       const base = { name: patch.name, subject: patch.header.subject, sha256: patch.sha256, offsets: [] as HunkOffset[] };
@@ -516,6 +521,7 @@ export async function applySeries(opts: {
         ? { ...base, status: offsets.length ? 'offset' : 'clean', offsets }
         : { ...base, status: 'failed', offsets, failure: failure ?? { message: res.stderr.trim() || `git apply exited with ${res.exitCode}` } };
       if (!res.ok) failed = true;
+      else if (steps) steps.push((await indexGit(['write-tree'])).stdout.trim());
       for (const f of patch.files) {
         if (f.newPath && f.newMode === '120000') symlinks.add(f.newPath);
         if (f.oldPath && f.kind !== 'modify' && f.kind !== 'copy') symlinks.delete(f.oldPath);
@@ -524,6 +530,6 @@ export async function applySeries(opts: {
       opts.onPatch?.(report);
     }
     const tree = failed ? undefined : (await indexGit(['write-tree'])).stdout.trim();
-    return { ok: !failed, baseCommit, tree, patches: reports };
+    return { ok: !failed, baseCommit, tree, ...(steps ? { steps } : {}), patches: reports };
   });
 }

@@ -5,9 +5,9 @@
  * never touch upstream/.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { RefusedError } from './errors.js';
+import { scratchDir } from './gitindex.js';
 import type { Git } from './git.js';
 import type { Patch } from './series.js';
 
@@ -67,9 +67,9 @@ export interface ScratchClone {
 }
 
 export async function scratchClone(git: Git, repoDir: string, commit: string): Promise<ScratchClone> {
-  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-scratch-'));
-  const dir = path.join(parent, 'upstream');
-  await git(parent, ['clone', '--quiet', '--shared', '--no-checkout', repoDir, dir]);
+  const parent = scratchDir('scratch');
+  const dir = path.join(parent.dir, 'upstream');
+  await git(parent.dir, ['clone', '--quiet', '--shared', '--no-checkout', repoDir, dir]);
   await git(dir, ['checkout', '--quiet', '--detach', commit]);
-  return { dir, dispose: () => fs.rmSync(parent, { recursive: true, force: true }) };
+  return { dir, dispose: parent.dispose };
 }

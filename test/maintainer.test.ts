@@ -39,6 +39,8 @@ import {
   MAIN_SERIES,
   makeMaintainerProject,
   makeMaintainerUpstream,
+  NEW_IN_1_7,
+  NEW_IN_1_7_CONTENT,
   patchedStore,
   PATCHED_LINE_31,
   SERIES_COMMENT,
@@ -1092,6 +1094,146 @@ describe('rebase', () => {
     ]);
     assertSameBytes(seriesFiles(fx.root), before);
     assert.ok(fs.readFileSync(path.join(fx.root, 'patches', 'windows-crlf-batch-files.patch')).includes(Buffer.from('+set TARGET=//ml_metadata:move_generated_files\r\n')));
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Nothing lost, ever: a patch leaves the series only as already upstream, with
+// proof; an interrupted run is recovered by the next; every hint names a
+// command that works in the state it is given in (and these tests run it).
+
+describe('nothing lost', () => {
+  it('a replay interrupted inside git am (its start recorded, the am session open) is rolled back and replayed: the same conflict, and no patch is ever dropped', async () => {
+    const { fx, res } = await stopped();
+    const before = seriesFiles(fx.root);
+    // What a run interrupted in the middle of the patch's git am --3way leaves: the session open, the patch not recorded.
+    const state = readStateFile(fx);
+    state.inFlight = { index: 2, head: state.patches[2]!.conflict!.head };
+    state.patches[2] = { name: state.patches[2]!.name, subject: state.patches[2]!.subject, file: state.patches[2]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    const d = deps();
+    const again = await rebaseContinue({ project: fx.project }, d);
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), statuses(res), 'exactly where the uninterrupted run stopped');
+    assert.deepEqual(again.patches[2]!.conflict!.files, res.patches[2]!.conflict!.files);
+    assert.ok(d.log.lines.includes(`warn the replay of metadata-store-grpc-only.patch was interrupted; it starts again from ${state.inFlight.head.slice(0, 12)}`), d.log.lines.join('\n'));
+    // And a second --continue with nothing resolved does not drop it.
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assertSameBytes(seriesFiles(fx.root), before);
+  });
+
+  it('a replay interrupted after its commit, before it was recorded, is replayed to the same commit', async () => {
+    const { fx, res } = await stopped();
+    const state = readStateFile(fx);
+    await fx.upstreamRepo.run(['am', '--abort']);
+    // build-python-only.patch committed by git am, and the run killed before it recorded that.
+    state.inFlight = { index: 1, head: res.patches[0]!.commit! };
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '-B', state.branch, res.patches[1]!.commit!]);
+    for (const i of [1, 2, 3]) state.patches[i] = { name: state.patches[i]!.name, subject: state.patches[i]!.subject, file: state.patches[i]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), statuses(res));
+    assert.equal(again.patches[1]!.commit, res.patches[1]!.commit, 'git am makes the same commit again');
+  });
+
+  it('a finish interrupted after it checked out the new pin finishes on --continue, exporting from the branch, not from HEAD', async () => {
+    const { fx } = await stopped();
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    const saved = path.join(tempDir('rebase-state'), 'rebase');
+    fs.cpSync(path.dirname(statePath(fx)), saved, { recursive: true });
+    const done = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(done.status, 'done');
+    const after = seriesFiles(fx.root);
+    // The state of a finish that got as far as the checkout (HEAD at the tag) and no further.
+    fs.cpSync(saved, path.dirname(statePath(fx)), { recursive: true });
+    const state = readStateFile(fx);
+    state.patches = done.patches as StateFile['patches'];
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    assert.equal(await fx.upstreamRepo.head(), up.tags['v1.5.0']);
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'done');
+    assertSameBytes(seriesFiles(fx.root), after);
+    assert.equal(fs.existsSync(statePath(fx)), false);
+  });
+
+  it('--abort after a checkout interrupted halfway removes the files of the tag that the index did not know, keeps the maintainer\'s, and the next rebase starts', async () => {
+    const fx = await makeMaintainerProject(up);
+    const upBefore = await upstreamSnapshot(fx.upstreamRepo);
+    const superBefore = seriesFiles(fx.root);
+    await stopped(fx, 'v1.7.0');
+    // Back to "the state saved, then git checkout of v1.7.0 killed after writing some files and before writing its index".
+    const state = readStateFile(fx);
+    await fx.upstreamRepo.run(['am', '--abort']);
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
+    await fx.upstreamRepo.run(['branch', '-D', state.branch]);
+    state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    writeTree(fx.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n' });
+    assert.match(await fx.upstreamRepo.status(), /^\?\? ml_metadata\/tools\/resolver\/resolver\.py$/m);
+    const res = await rebaseAbort({ project: fx.project }, deps());
+    assert.equal(res.status, 'aborted');
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), upBefore);
+    assert.equal(fs.existsSync(path.join(fx.upstreamRepo.dir, 'ml_metadata/tools')), false, 'no empty directories left either');
+    assertSameBytes(seriesFiles(fx.root), superBefore);
+    const again = await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps());
+    assert.equal(again.status, 'done');
+
+    // A file of the maintainer's made after the interruption stays, and the abort says so.
+    const fx2 = await makeMaintainerProject(up);
+    await stopped(fx2, 'v1.7.0');
+    await fx2.upstreamRepo.run(['am', '--abort']);
+    writeTree(fx2.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'ml_metadata/tools/notes.txt': 'mine\n' });
+    const d = deps();
+    await rebaseAbort({ project: fx2.project }, d);
+    assert.equal(fs.existsSync(path.join(fx2.upstreamRepo.dir, NEW_IN_1_7)), false);
+    assert.equal(fs.readFileSync(path.join(fx2.upstreamRepo.dir, 'ml_metadata/tools/notes.txt'), 'utf8'), 'mine\n');
+    assert.ok(d.log.lines.some((l) => l.startsWith('done Abort the rebase to v1.7.0: back at v1.0.0; upstream/ is at the pin with 1 changed file(s)') && l.endsWith('kept files the rebase did not write: ml_metadata/tools/notes.txt')), d.log.lines.join('\n'));
+  });
+
+  it('--continue after a checkout interrupted halfway goes on from the tag, as if uninterrupted', async () => {
+    const fx = await makeMaintainerProject(up);
+    const { res } = await stopped(fx, 'v1.7.0');
+    const state = readStateFile(fx);
+    await fx.upstreamRepo.run(['am', '--abort']);
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
+    await fx.upstreamRepo.run(['branch', '-D', state.branch]);
+    state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    writeTree(fx.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT });
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.deepEqual(statuses(again), statuses(res));
+    assert.deepEqual(again.patches.map((p) => p.commit), res.patches.map((p) => p.commit));
+  });
+
+  it('an interrupted apply (its record left, upstream/ half-written) is put back by the next command, exactly', async () => {
+    const fx = await makeMaintainerProject(up);
+    const before = await upstreamSnapshot(fx.upstreamRepo);
+    const applied = await apply({ project: fx.project }, deps());
+    const after = await upstreamSnapshot(fx.upstreamRepo);
+    // Back to the pin, then half of the series' files written by a checkout that was killed.
+    await sync({ project: fx.project }, deps());
+    const { beginIntent } = await import('../src/interrupted.ts');
+    await beginIntent(fx.project, deps().git, { command: 'apply', targets: [await fx.upstreamRepo.out(['rev-parse', `${up.pin}^{tree}`]), applied.tree!] });
+    writeTree(fx.upstreamRepo.dir, { WORKSPACE: 'workspace(name = "ml_metadata")\n' });
+    const d = deps();
+    const again = await apply({ project: fx.project }, d);
+    assert.equal(again.changed, true);
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), after);
+    assert.ok(d.log.lines.some((l) => /^warn an interrupted mlmd-remote apply \(pid \d+, .*\) left upstream\/ half-changed; it is back as it was before that run$/.test(l)), d.log.lines.join('\n'));
+    // A change the interrupted run did not make is never thrown away: refused, with the way out.
+    await sync({ project: fx.project }, deps());
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), before);
+    await beginIntent(fx.project, deps().git, { command: 'apply', targets: [applied.tree!] });
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'mine\n' });
+    const err = await rejection(() => apply({ project: fx.project }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.match(err.message, /^an interrupted mlmd-remote apply \(pid \d+, .*\) was changing upstream\/, and upstream\/ has changed since in ways that run did not make \(README\.md\)$/);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await apply({ project: fx.project }, deps())).changed, true);
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+mine$/m);
   });
 });
 

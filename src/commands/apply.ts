@@ -4,6 +4,8 @@ import { applySeries, readSeries, type ApplyResult } from '../series.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
+import { InterruptedError } from '../exec.js';
+import { beginIntent, recoverInterrupted } from '../interrupted.js';
 import { checkPinnedTagIfGiven } from './sync.js';
 
 export interface ApplyOptions {
@@ -42,7 +44,8 @@ export async function upstreamState(project: Project, deps: Deps, pinCommit: str
     try {
       const applied = await applySeries({ git: deps.git, repoDir: project.upstreamDir, baseCommit: pinCommit, patches: readSeries(project).patches });
       seriesTree = applied.tree;
-    } catch {
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
       // A series that cannot be read cannot describe the checkout either.
     }
   }
@@ -62,7 +65,8 @@ export async function exportChangesNothing(project: Project, deps: Deps, pinComm
   try {
     const plan = await planExport({ git: deps.git, repoDir: project.upstreamDir, base: pinCommit, head, oldPatches: readSeries(project).patches });
     return planChangesNothing(plan);
-  } catch {
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
     return false; // not exportable as it is (a merge, a missing trailer): it is work to keep
   }
 }
@@ -92,6 +96,7 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
     step.done('all patches apply');
     return { ...base, mode: 'check', changed: false };
   }
+  await recoverInterrupted(project, deps, { pin: pin.commit, force: opts.force });
   const state = await inspectUpstream(git, project.upstreamDir, pin.commit, result.tree);
   if (state.kind === 'applied') {
     step.done('already applied');
@@ -104,7 +109,10 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
     step.fail('refused');
     throw err;
   }
+  const pinTree = (await git(project.upstreamDir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+  const done = await beginIntent(project, git, { command: 'apply', targets: [pinTree, result.tree!] });
   await checkoutTree(git, project.upstreamDir, pin.commit, result.tree!);
+  done();
   step.done();
   return { ...base, mode: 'apply', before: describeState(state), savedTo, changed: true };
 }

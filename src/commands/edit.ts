@@ -1,7 +1,8 @@
 import type { Project } from '../config.js';
 import { RefusedError } from '../errors.js';
+import { beginIntent, recoverInterrupted } from '../interrupted.js';
 import { conflictedFiles, type ConflictFile } from '../rebase.js';
-import { readSeries } from '../series.js';
+import { applySeries, readSeries } from '../series.js';
 import { backupBranchName, claimCheckout, readPin } from '../upstream.js';
 import { AM_ARGS, BASE_REF, WORK_BRANCH } from '../workbranch.js';
 import { exportChangesNothing, requireCheckout, upstreamState } from './apply.js';
@@ -33,6 +34,7 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
   const series = readSeries(project);
+  await recoverInterrupted(project, deps, { pin: pin.commit, force: opts.force });
   const state = await upstreamState(project, deps, pin.commit);
   let savedTo = await claimCheckout(git, dir, state, 'edit', opts.force, log.warn);
   // An existing work branch may hold commits that were never exported (a branch at the pin holds none).
@@ -45,6 +47,9 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
     }
     backup = backupBranchName();
   }
+  const applied = await applySeries({ git, repoDir: dir, baseCommit: pin.commit, patches: series.patches, steps: true });
+  const pinTree = (await git(dir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+  const done = await beginIntent(project, git, { command: 'edit', targets: [pinTree, ...applied.steps!], refs: [`refs/heads/${WORK_BRANCH}`, BASE_REF, ...(backup ? [`refs/heads/${backup}`] : [])] });
   if (backup) {
     await git(dir, ['branch', '-m', WORK_BRANCH, backup]);
     savedTo = savedTo ? `${savedTo} and branch ${backup}` : `branch ${backup}`;
@@ -56,6 +61,8 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
   await git(dir, ['update-ref', BASE_REF, pin.commit]);
   const am = await git(dir, [...AM_ARGS, '--3way', ...series.patches.map((p) => p.file)], { allowFailure: true });
   const commits = (await git(dir, ['rev-list', '--reverse', `${pin.commit}..HEAD`])).stdout.split('\n').filter(Boolean);
+  // From here on an open git am session is the maintainer's to finish, not an interrupted run's.
+  done();
   const result: EditResult = {
     schemaVersion: 1,
     status: 'done',

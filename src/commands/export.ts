@@ -6,6 +6,7 @@ import { planChangesNothing, planExport, writeExport, type ExportPlan } from '..
 import { readSeriesForExport } from '../series.js';
 import { readPin, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { openSession, stateDir } from '../workbranch.js';
+import { recoverInterrupted } from '../interrupted.js';
 import { requireCheckout } from './apply.js';
 import type { Deps } from './deps.js';
 
@@ -40,6 +41,7 @@ export async function exportSeries(opts: { project: Project; verbatim?: boolean;
   const dir = project.upstreamDir;
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await recoverInterrupted(project, deps, { pin: pin.commit });
   if (fs.existsSync(path.join(await stateDir(git, dir), 'rebase', 'state.json'))) {
     throw new RefusedError('a rebase is in progress in upstream/', 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort; it exports by itself when it finishes');
   }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { writeFileAtomic, type Project } from '../config.js';
 import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
+import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
 import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile, readSeries } from '../series.js';
 import {
@@ -17,7 +18,8 @@ import {
   workTreeTree,
   BUILD_OUTPUT_PATHSPECS,
 } from '../upstream.js';
-import { amInProgress, stateDir } from '../workbranch.js';
+import { amInProgress, gitDir, openSession, stateDir } from '../workbranch.js';
+import { withTempIndex } from '../gitindex.js';
 import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
 import { summarizePlan, type ExportResult } from './export.js';
@@ -56,11 +58,14 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   const { git, log } = deps;
   const dir = project.upstreamDir;
   const paths = await statePaths(deps, project);
-  if (readState(paths.file) || (await amInProgress(git, dir))) {
+  if (readState(paths.file)) {
     throw new RefusedError('a rebase is already in progress in upstream/ (perhaps interrupted)', 'resume it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort');
   }
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await recoverInterrupted(project, deps, { pin: pin.commit });
+  const session = await openSession(git, dir, 'rebase');
+  if (session) throw session;
   const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_FILES])).stdout.trim();
   if (dirtySuper) throw new RefusedError(`uncommitted changes to the series would be mixed into the rebase:\n${dirtySuper}`, 'commit or stash them in this repository first');
   const series = readSeries(project);
@@ -127,9 +132,16 @@ async function replay(project: Project, deps: Deps, state: RebaseState, started:
   };
   for (const [i, p] of state.patches.entries()) {
     if (p.status !== 'pending') continue;
+    if (await amInProgress(git, project.upstreamDir)) {
+      throw new RefusedError('a git am session that the rebase did not start is open in upstream/', 'finish it or drop it (git -C upstream am --continue, or git -C upstream am --abort), then mlmd-remote rebase --continue');
+    }
     const step = log.step(`${p.name}`);
+    // Recorded first: an interrupted replay is rolled back to this HEAD and starts again.
+    state.inFlight = { index: i, head: await head(git, project.upstreamDir) };
+    save();
     const replayed = await replayPatch(git, project.upstreamDir, p, parsePatchFile(p.file));
     state.patches[i] = replayed;
+    delete state.inFlight;
     save();
     if (replayed.status === 'conflicted') {
       const files = replayed.conflict!.files;
@@ -144,12 +156,51 @@ async function replay(project: Project, deps: Deps, state: RebaseState, started:
   return finish(project, deps, state, paths);
 }
 
+/**
+ * A replay that was interrupted (its start is recorded, its end is not): the
+ * git am session it opened is closed and HEAD goes back to just before the
+ * patch, and the patch is pending again. What git wrote meanwhile is all that
+ * goes; anything else in upstream/ stops this with an instruction.
+ */
+async function rollBackInFlight(project: Project, deps: Deps, state: RebaseState, paths: { file: string }): Promise<void> {
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  if (!state.inFlight) return;
+  const { index, head: before } = state.inFlight;
+  const p = state.patches[index]!;
+  if (await amInProgress(git, dir)) {
+    await git(dir, ['am', '--abort'], { allowFailure: true });
+    fs.rmSync(path.join(await gitDir(git, dir), 'rebase-apply'), { recursive: true, force: true });
+  }
+  const beforeTree = (await git(dir, ['rev-parse', `${before}^{tree}`])).stdout.trim();
+  const trees = [beforeTree, ...(await patchedTree(deps, dir, before, p.file))];
+  const stray = await strayChanges(git, dir, beforeTree, await workTreeTree(git, dir), trees);
+  if (stray.length) {
+    throw new RefusedError(
+      `the replay of ${p.name} was interrupted, and upstream/ has changed since in ways the replay did not make (${stray.slice(0, 5).join(', ')})`,
+      'set them aside (git -C upstream stash push --include-untracked), then mlmd-remote rebase --continue; or undo the rebase with mlmd-remote rebase --abort',
+    );
+  }
+  await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, before]);
+  await removeLeftovers(git, dir, trees);
+  state.patches[index] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
+  delete state.inFlight;
+  writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
+  log.warn(`the replay of ${p.name} was interrupted; it starts again from ${before.slice(0, 12)}`);
+}
+
+/** The tree of `commit` with `patchFile` applied, when it applies (what a replay may have written). */
+async function patchedTree(deps: Deps, dir: string, commit: string, patchFile: string): Promise<string[]> {
+  return withTempIndex(deps.git, dir, commit, async (indexGit) => ((await indexGit(['apply', '--cached', patchFile], { allowFailure: true })).ok ? [(await indexGit(['write-tree'])).stdout.trim()] : []));
+}
+
 async function finish(project: Project, deps: Deps, state: RebaseState, paths: { dir: string; file: string; report: string }): Promise<RebaseResult> {
   const { git, log } = deps;
   const dir = project.upstreamDir;
   const step = log.step(`Export the series on ${state.to.tag} and move the pin`);
   const oldPatches = state.patches.map((p) => parsePatchFile(p.file)).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
-  const tip = await head(git, dir);
+  // The branch, not HEAD: a finish interrupted after its checkout below has HEAD at the tag.
+  const tip = (await git(dir, ['rev-parse', `refs/heads/${state.branch}`])).stdout.trim();
   const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
   // A patch leaves the series only when upstream has its change (a renamed patch comes back as an added one).
   const proven = new Set(state.patches.filter((p) => p.status === 'already-upstream').map((p) => p.name));
@@ -183,10 +234,14 @@ export async function rebaseContinue(opts: { project: Project }, deps: Deps): Pr
   const paths = await statePaths(deps, project);
   const state = readState(paths.file);
   if (!state) throw new UsageError('no rebase is in progress', 'start one with mlmd-remote rebase <tag>');
-  // Interrupted before the first patch (e.g. between saving the state and checking out the tag).
+  await rollBackInFlight(project, deps, state, paths);
+  // Interrupted before the first patch (e.g. between saving the state and checking out the tag, or in the checkout).
   if (state.patches.every((p) => p.status === 'pending')) {
     await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, state.to.commit]);
-    await git(dir, ['clean', '--quiet', '--force', '-d', '--', '.']);
+    const stay = await removeLeftovers(git, dir, [(await git(dir, ['rev-parse', `${state.to.commit}^{tree}`])).stdout.trim(), state.orig.tree]);
+    if (stay.length) {
+      throw new RefusedError(`upstream/ has files the rebase did not write (${stay.slice(0, 5).join(', ')}${stay.length > 5 ? ', …' : ''})`, 'move them out of upstream/ (or git -C upstream stash push --include-untracked), then mlmd-remote rebase --continue; or undo the rebase with mlmd-remote rebase --abort');
+    }
   } else if (!(await git(dir, ['merge-base', '--is-ancestor', state.to.commit, 'HEAD'], { allowFailure: true })).ok) {
     throw new RefusedError(`upstream/ is no longer on the rebase branch (HEAD does not contain ${state.to.tag})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
   }
@@ -250,7 +305,15 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   const state = readState(paths.file);
   if (!state) throw new UsageError('no rebase is in progress', 'there is nothing to abort');
   const step = log.step(`Abort the rebase to ${state.to.tag}`);
-  if (await amInProgress(git, dir)) await git(dir, ['am', '--abort'], { allowFailure: true });
+  if (await amInProgress(git, dir)) {
+    await git(dir, ['am', '--abort'], { allowFailure: true });
+    fs.rmSync(path.join(await gitDir(git, dir), 'rebase-apply'), { recursive: true, force: true });
+  }
+  // Every tree the rebase wrote into the work tree: the tag's, and each commit's on its branch.
+  const wrote = new Set([(await git(dir, ['rev-parse', `${state.to.commit}^{tree}`])).stdout.trim(), (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim()]);
+  if ((await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${state.branch}`], { allowFailure: true })).ok) {
+    for (const line of (await git(dir, ['log', '--format=%T', `${state.to.commit}..refs/heads/${state.branch}`])).stdout.split('\n').filter(Boolean)) wrote.add(line);
+  }
   // The superproject's files.
   writeFileAtomic(project.configPath, fs.readFileSync(path.join(state.backupDir, 'mlmd-remote.json')));
   if (fs.existsSync(path.join(state.backupDir, 'WORKSPACE.patch'))) fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
@@ -264,9 +327,12 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   await git(project.root, ['update-index', '--cacheinfo', `160000,${state.from.commit},upstream`]);
   // upstream/: HEAD, branch and work tree as they were; the rebase branch goes.
   await checkoutTree(git, dir, state.orig.head, state.orig.tree);
+  // Files of the tag that an interrupted checkout left, unknown to the index.
+  const stay = await removeLeftovers(git, dir, [...wrote]);
   if (state.orig.branch) await git(dir, ['checkout', '--quiet', state.orig.branch]);
   await git(dir, ['branch', '-D', state.branch], { allowFailure: true });
   fs.rmSync(paths.dir, { recursive: true, force: true });
-  step.done(`back at ${state.from.tag}; ${describeState(await upstreamState(project, deps, state.from.commit))}`);
+  const now = await upstreamState(project, deps, state.from.commit);
+  step.done(`back at ${state.from.tag}; upstream/ is ${describeState(now)}${stay.length ? `; kept files the rebase did not write: ${stay.slice(0, 5).join(', ')}` : ''}`);
   return result(state, 'aborted', null);
 }

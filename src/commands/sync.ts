@@ -15,6 +15,7 @@ import {
 } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { upstreamState } from './apply.js';
+import { beginIntent, recoverInterrupted } from '../interrupted.js';
 
 export interface SyncOptions {
   project: Project;
@@ -66,16 +67,19 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
 
   await checkPinnedTag(project, deps, pin, opts.url);
 
+  await recoverInterrupted(project, deps, { pin: pin.commit, force: opts.force });
   const state = await upstreamState(project, deps, pin.commit);
   const savedTo = await claimCheckout(git, dir, state, 'sync', opts.force, log.warn);
 
   const step = log.step(`Bring upstream/ to ${pin.tag} (${pin.commit.slice(0, 12)})`);
   let action: SyncResult['action'];
   if (!hasCheckout(dir)) {
+    const done = await beginIntent(project, git, { command: 'sync', targets: [] });
     await git.remote(project.root, ['-c', `submodule.upstream.url=${url}`, 'submodule', 'update', '--init', '--checkout', '--', 'upstream'], {
       onLine: (l) => step.progress(l),
       timeoutMs: 30 * 60_000,
     });
+    done();
     action = 'cloned';
   } else {
     if (!(await hasCommit(git, dir, pin.commit))) {
@@ -88,7 +92,9 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   }
   if (action !== 'unchanged') {
     const pinTree = (await git(dir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+    const done = await beginIntent(project, git, { command: 'sync', targets: [pinTree] });
     await checkoutTree(git, dir, pin.commit, pinTree);
+    done();
   }
   step.done(action);
   return { schemaVersion: 1, tag: pin.tag, commit: pin.commit, url: redactUrl(url), action, before: describeState(state), savedTo };

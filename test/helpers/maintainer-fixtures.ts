@@ -17,6 +17,8 @@
  *   v1.5.0  the line hunk 2 of metadata-store-grpc-only.patch changes, changed
  *           differently: a conflict
  *   v1.6.0  WORKSPACE trimmed exactly as WORKSPACE.patch does
+ *   v1.7.0  v1.5.0's conflicting change, plus a new file and a changed README:
+ *           a rebase stops, and its checkout writes a file the pin does not have
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -28,6 +30,8 @@ import { git, makeRepo, patchMessage, projectConfig, Repo, tempDir, writeTree, t
 export const FORMAT_PATCH: readonly string[] = ['format-patch', '--stdout', '--zero-commit', '--no-signature', '--no-numbered', '--keep-subject', '--no-stat', '--full-index'];
 
 export const STORE_PATH = 'ml_metadata/metadata_store/metadata_store.py';
+export const NEW_IN_1_7 = 'ml_metadata/tools/resolver/resolver.py';
+export const NEW_IN_1_7_CONTENT = '"""A module upstream added in 1.7.0."""\n';
 
 /** metadata_store.py of v1.0.0, as lines (index 0 is line 1). Every line is unique, so offsets are unambiguous. */
 export function storeLines(): string[] {
@@ -172,6 +176,7 @@ export function tagChanges(): Record<string, FileTree> {
     'v1.4.0': { [STORE_PATH]: joinLines(v14) },
     'v1.5.0': { [STORE_PATH]: joinLines(v15) },
     'v1.6.0': { WORKSPACE: 'workspace(name = "ml_metadata")\n' },
+    'v1.7.0': { [STORE_PATH]: joinLines(v15), 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n', [NEW_IN_1_7]: NEW_IN_1_7_CONTENT },
   };
 }
 
