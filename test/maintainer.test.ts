@@ -27,7 +27,7 @@ import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import { findPython } from '../src/python.ts';
 import { prepareToolchain } from '../src/toolchain.ts';
-import { cleanupFixtures, git, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { cleanupFixtures, git, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type FileTree, type ProjectFixture } from './helpers/fixtures.ts';
 import { runHinted } from './helpers/hints.ts';
 import {
   CRLF_BAT_PATCHED,
@@ -111,6 +111,20 @@ type StateFile = { inFlight?: { index: number; head: string }; orig: { head: str
 
 function readStateFile(fx: ProjectFixture): StateFile {
   return JSON.parse(fs.readFileSync(statePath(fx), 'utf8')) as StateFile;
+}
+
+/**
+ * Puts a stopped rebase back to "the state saved, then its git checkout of the
+ * tag killed after writing `written` and before writing its index".
+ */
+async function rewindToCheckout(fx: ProjectFixture, written: FileTree): Promise<void> {
+  const state = readStateFile(fx);
+  await fx.upstreamRepo.run(['am', '--abort']);
+  await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
+  await fx.upstreamRepo.run(['branch', '-D', state.branch]);
+  state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
+  fs.writeFileSync(statePath(fx), JSON.stringify(state));
+  writeTree(fx.upstreamRepo.dir, written);
 }
 
 function v15Store(): string[] {
@@ -1164,14 +1178,7 @@ describe('nothing lost', () => {
     const upBefore = await upstreamSnapshot(fx.upstreamRepo);
     const superBefore = seriesFiles(fx.root);
     await stopped(fx, 'v1.7.0');
-    // Back to "the state saved, then git checkout of v1.7.0 killed after writing some files and before writing its index".
-    const state = readStateFile(fx);
-    await fx.upstreamRepo.run(['am', '--abort']);
-    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
-    await fx.upstreamRepo.run(['branch', '-D', state.branch]);
-    state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
-    fs.writeFileSync(statePath(fx), JSON.stringify(state));
-    writeTree(fx.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n' });
+    await rewindToCheckout(fx, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n' });
     assert.match(await fx.upstreamRepo.status(), /^\?\? ml_metadata\/tools\/resolver\/resolver\.py$/m);
     const res = await rebaseAbort({ project: fx.project }, deps());
     assert.equal(res.status, 'aborted');
@@ -1196,13 +1203,7 @@ describe('nothing lost', () => {
   it('--continue after a checkout interrupted halfway goes on from the tag, as if uninterrupted', async () => {
     const fx = await makeMaintainerProject(up);
     const { res } = await stopped(fx, 'v1.7.0');
-    const state = readStateFile(fx);
-    await fx.upstreamRepo.run(['am', '--abort']);
-    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
-    await fx.upstreamRepo.run(['branch', '-D', state.branch]);
-    state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
-    fs.writeFileSync(statePath(fx), JSON.stringify(state));
-    writeTree(fx.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT });
+    await rewindToCheckout(fx, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT });
     const again = await rebaseContinue({ project: fx.project }, deps());
     assert.deepEqual(statuses(again), statuses(res));
     assert.deepEqual(again.patches.map((p) => p.commit), res.patches.map((p) => p.commit));
