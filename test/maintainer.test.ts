@@ -1135,6 +1135,17 @@ describe('nothing lost', () => {
     const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
     assert.ok(err instanceof PatchError, String(err));
     assertSameBytes(seriesFiles(fx.root), before);
+
+    // Killed harder: the merge's result (conflict markers) in the patch's file, and no git am session to abort.
+    const killed = readStateFile(fx);
+    killed.inFlight = { index: 2, head: killed.patches[2]!.conflict!.head };
+    killed.patches[2] = { name: killed.patches[2]!.name, subject: killed.patches[2]!.subject, file: killed.patches[2]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(killed));
+    fs.rmSync(path.join(fx.root, '.git', 'modules', 'upstream', 'rebase-apply'), { recursive: true, force: true });
+    assert.match(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), /^<<<<<<< /m);
+    const third = await rebaseContinue({ project: fx.project }, deps());
+    assert.deepEqual(statuses(third), statuses(res));
+    assert.deepEqual(third.patches[2]!.conflict!.files, res.patches[2]!.conflict!.files);
   });
 
   it('a replay interrupted after its commit, before it was recorded, is replayed to the same commit', async () => {

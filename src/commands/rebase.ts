@@ -174,7 +174,9 @@ async function rollBackInFlight(project: Project, deps: Deps, state: RebaseState
   }
   const beforeTree = (await git(dir, ['rev-parse', `${before}^{tree}`])).stdout.trim();
   const trees = [beforeTree, ...(await patchedTree(deps, dir, before, p.file))];
-  const stray = await strayChanges(git, dir, beforeTree, await workTreeTree(git, dir), trees);
+  // A three-way merge killed halfway leaves its result, conflict markers and all, in the files the patch changes.
+  const touched = new Set(parsePatchFile(p.file).files.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== null));
+  const stray = (await strayChanges(git, dir, beforeTree, await workTreeTree(git, dir), trees)).filter((f) => !touched.has(f));
   if (stray.length) {
     throw new RefusedError(
       `the replay of ${p.name} was interrupted, and upstream/ has changed since in ways the replay did not make (${stray.slice(0, 5).join(', ')})`,
@@ -183,6 +185,8 @@ async function rollBackInFlight(project: Project, deps: Deps, state: RebaseState
   }
   await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, before]);
   await removeLeftovers(git, dir, trees);
+  // Files the patch adds, written by the killed git am but never committed or staged.
+  if (touched.size) await git(dir, ['clean', '--quiet', '--force', '--', ...touched]);
   state.patches[index] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
   delete state.inFlight;
   writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
