@@ -45,6 +45,31 @@ let exitCode: number = ExitCode.ok;
 /** Options several commands share, defined once. */
 const FORCE_OPTION = { type: 'boolean', default: false, describe: 'Proceed even if upstream/ holds other work (it is saved first)' } as const;
 const UPSTREAM_URL_OPTION = { type: 'string', describe: 'Fetch upstream from this URL, e.g. a mirror (also MLMD_REMOTE_UPSTREAM_URL)' } as const;
+const UPSTREAM_URL_CHECK_OPTION = { type: 'string', describe: 'Check at this URL (e.g. a mirror) that the pinned tag still names the pinned commit, first (also MLMD_REMOTE_UPSTREAM_URL)' } as const;
+
+const COMMANDS = ['sync', 'apply', 'edit', 'export', 'check', 'rebase', 'review', 'diff-wheel', 'nightly', 'release', 'build', 'verify', 'server'];
+
+/** The commands that read upstream at a URL; --upstream-url means nothing to the others. */
+export const UPSTREAM_URL_COMMANDS = ['sync', 'apply', 'check', 'build', 'rebase', 'nightly'] as const;
+
+/**
+ * yargs' "Unknown arguments: foo-bar, fooBar" as one sentence naming each
+ * option once, and for --upstream-url on a command that reads no upstream,
+ * which commands do.
+ */
+export function unknownOptionError(msg: string, argv: readonly string[]): UsageError | null {
+  const m = /^Unknown arguments?: (.*)$/.exec(msg);
+  if (!m) return null;
+  const names = m[1]!.split(', ');
+  const camel = (n: string) => n.replace(/-([a-z])/g, (_x, c: string) => c.toUpperCase());
+  const unique = names.filter((n) => !(n !== camel(n) ? false : names.some((o) => o !== n && camel(o) === n)));
+  const command = argv.find((a) => COMMANDS.includes(a));
+  const where = command ? ` for ${command}` : '';
+  if (command && unique.includes('upstream-url')) {
+    return new UsageError(`--upstream-url does not apply to ${command}: ${command} fetches nothing from upstream (it uses upstream/ as it is checked out, if at all)`, `leave it out; the commands that read upstream at a URL are ${UPSTREAM_URL_COMMANDS.join(', ')} (e.g. mlmd-remote sync --upstream-url <mirror>)`);
+  }
+  return new UsageError(`unknown option${unique.length > 1 ? 's' : ''}${where}: ${unique.map((n) => (n.length === 1 ? `-${n}` : `--${n}`)).join(', ')}`, `see mlmd-remote ${command ? `${command} ` : ''}--help`);
+}
 
 /** Commands that change nothing a concurrent run relies on, so they do not wait for the lock. */
 const READ_ONLY = new Set(['review', 'diff-wheel', 'server status']);
@@ -89,12 +114,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         y
           .option('check', { type: 'boolean', default: false, describe: 'Only try the series on a scratch index; change nothing' })
           .option('force', FORCE_OPTION)
+          .option('upstream-url', UPSTREAM_URL_CHECK_OPTION)
           .option('markdown', { type: 'boolean', default: false, describe: 'Print the per-patch report as markdown' }),
       (a) =>
         run(
           a,
           'apply',
-          (p, d) => import('./commands/apply.js').then((m) => m.apply({ project: p, check: a.check, force: a.force }, d)),
+          (p, d) => import('./commands/apply.js').then((m) => m.apply({ project: p, check: a.check, force: a.force, url: a.upstreamUrl }, d)),
           (r) => (a.markdown ? renderApplyMarkdown(r) : renderApply(r)),
           (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict),
         ),
@@ -103,7 +129,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       'edit',
       'Turn the series into commits on the branch mlmd-remote/work in upstream/, for editing with git',
       (y) => y.option('force', FORCE_OPTION),
-      (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit),
+      (a) => run(a, 'edit', (p, d) => import('./commands/edit.js').then((m) => m.edit({ project: p, force: a.force }, d)), renderEdit, (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok)),
     )
     .command(
       'export',
@@ -117,8 +143,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .command(
       'check',
       'CI guard: the series applies to the pin and export would change nothing',
-      (y) => y,
-      (a) => run(a, 'check', (p, d) => import('./commands/check.js').then((m) => m.check({ project: p }, d)), renderCheck, (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict)),
+      (y) => y.option('upstream-url', UPSTREAM_URL_CHECK_OPTION),
+      (a) => run(a, 'check', (p, d) => import('./commands/check.js').then((m) => m.check({ project: p, url: a.upstreamUrl }, d)), renderCheck, (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict)),
     )
     .command(
       'rebase [tag]',
@@ -231,7 +257,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
           .option('bazel', { type: 'string', describe: 'Absolute path of a local bazel; skips bazelisk (also MLMD_REMOTE_BAZEL)' })
           .option('bazelrc', { type: 'string', describe: 'An extra .bazelrc to read (e.g. a shared --remote_cache)' })
           .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
-          .option('upstream-url', UPSTREAM_URL_OPTION)
+          .option('upstream-url', UPSTREAM_URL_CHECK_OPTION)
           .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' })
           .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' })
           .option('reproducible-check', { type: 'boolean', default: false, describe: 'Build twice in separate scratch trees; fail unless the two wheels are byte-identical' }),
@@ -319,11 +345,11 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     .help()
     .alias('h', 'help')
     .epilogue(
-      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 10 nightly: new upstream release(s), all fine, 11 nightly: a new release needs attention, 70 internal error.',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 3 refused (upstream/ holds other work, or another run holds the lock), 4 a patch does not apply, 5 build failed, 6 verification failed, 7 supply-chain alarm (moved tag, inconsistent pin), 8 a required tool is missing, 10 nightly: new upstream release(s), all fine, 11 nightly: a new release needs attention, 70 internal error (a bug), 130 interrupted (Ctrl-C).',
     )
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg, 'see mlmd-remote --help');
+      throw err ?? unknownOptionError(msg, argv) ?? new UsageError(msg, 'see mlmd-remote --help');
     }) as unknown as Argv<GlobalArgs>;
 }
 
@@ -337,7 +363,7 @@ function exitOnSignals(): void {
     process.once(signal, () => {
       process.stderr.write(`\ninterrupted (${signal}): stopping, nothing half-written is kept\n`);
       killRunningProcesses('SIGTERM');
-      process.exit(130);
+      process.exit(ExitCode.interrupted);
     });
   }
 }

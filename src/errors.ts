@@ -24,7 +24,10 @@ export const ExitCode = {
   newTagFine: 10,
   /** nightly: a newer release needs the maintainer (conflict, build or verify failure). */
   newTagNeedsAttention: 11,
+  /** a bug in mlmd-remote: an error it did not expect (the message ends with a stack trace). */
   internal: 70,
+  /** stopped by Ctrl-C (SIGINT) or SIGTERM; the next run finds and recovers what it left. */
+  interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 

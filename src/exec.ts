@@ -3,7 +3,7 @@
  * that treat a non-zero exit as an answer pass `allowFailure`.
  */
 import { $, type ProcessOutput } from 'zx';
-import { MlmdError, MissingToolError } from './errors.js';
+import { ExitCode, MlmdError, MissingToolError } from './errors.js';
 import type { Logger } from './log.js';
 
 export interface RunOptions {
@@ -38,6 +38,13 @@ export class CommandFailedError extends MlmdError {
   }
 }
 
+/** A child process was stopped by SIGINT: the run is being interrupted (cli.ts exits 130). */
+export class InterruptedError extends MlmdError {
+  constructor(command: string) {
+    super(`interrupted while running ${command}`, { exitCode: ExitCode.interrupted, hint: 'run the command again: it finds what the interrupted run left and recovers it' });
+  }
+}
+
 /** A command line as it may be shown: quoted, with credentials in URLs hidden. */
 export function quoteForDisplay(cmd: string, args: readonly string[]): string {
   return [cmd, ...args]
@@ -46,8 +53,14 @@ export function quoteForDisplay(cmd: string, args: readonly string[]): string {
     .join(' ');
 }
 
-/** Processes started and not yet finished, so an interrupted run can stop them. */
-const running = new Set<{ kill(signal?: NodeJS.Signals): unknown }>();
+/**
+ * Processes started and not yet finished, so an interrupted run can stop them.
+ * The runner's children each lead a process group of their own (`group`): an
+ * interrupted run kills the whole group at once, synchronously, before it
+ * exits (zx's own kill first lists the tree, asynchronously, and would never
+ * get to it), so no child, nor a child's child, runs on after the run ended.
+ */
+const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined }>();
 
 /** Lets an interrupted run stop a long-running process started outside the Runner (a server). */
 export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; once(event: 'exit', fn: () => void): unknown }): void {
@@ -59,7 +72,9 @@ export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; onc
 export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const proc of running) {
     try {
-      proc.kill(signal);
+      const group = proc.group?.();
+      if (group) process.kill(-group, signal);
+      else proc.kill(signal);
     } catch {
       // already gone
     }
@@ -81,6 +96,8 @@ export function processRunner(log?: Logger): Runner {
       input: opts.input,
       timeout: opts.timeoutMs,
       verbose: false,
+      // A process group of its own, which killRunningProcesses stops as a whole.
+      detached: true,
     })`${cmd} ${args}`;
     if (opts.onLine) {
       const onLine = opts.onLine;
@@ -95,14 +112,18 @@ export function processRunner(log?: Logger): Runner {
       proc.stderr.on('data', feed);
     }
     let out: ProcessOutput;
-    running.add(proc);
+    const entry = { kill: (signal?: NodeJS.Signals) => proc.kill(signal), group: () => proc.pid };
+    running.add(entry);
     try {
       out = await proc;
     } catch (err) {
       out = err as ProcessOutput;
     } finally {
-      running.delete(proc);
+      running.delete(entry);
     }
+    // A child that Ctrl-C stopped (the terminal signals the whole process group) did not fail: this run is being
+    // interrupted, and reading its end as an answer (a conflict, a missing file) would record a wrong state.
+    if (out.signal === 'SIGINT') throw new InterruptedError(command);
     const exitCode = out.exitCode ?? 1;
     // zx runs commands through bash, which answers 127 for a program it cannot find.
     if (exitCode === 127) {

@@ -9,7 +9,7 @@ import { writeFileAtomic } from './config.js';
 import { PatchError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
-import { parsePatch, type Patch } from './series.js';
+import { parsePatch, type Patch, type UnreadablePatch } from './series.js';
 
 /** Every option that could change the bytes of a patch file is fixed here. */
 export const FORMAT_PATCH_ARGS: readonly string[] = [
@@ -74,14 +74,17 @@ export async function sameEffect(git: Git, repoDir: string, oldPatch: Patch, com
  * others keep the file name of the old patch with the same subject, or get one
  * from their subject. `verbatim` re-formats every patch.
  */
-export async function planExport(opts: { git: Git; repoDir: string; base: string; head: string; oldPatches: readonly Patch[]; verbatim?: boolean }): Promise<ExportPlan> {
+export async function planExport(opts: { git: Git; repoDir: string; base: string; head: string; oldPatches: readonly Patch[]; unreadable?: readonly UnreadablePatch[]; oldOrder?: readonly string[]; verbatim?: boolean }): Promise<ExportPlan> {
   const { git, repoDir } = opts;
   const merges = (await git(repoDir, ['rev-list', '--min-parents=2', `${opts.base}..${opts.head}`])).stdout.trim();
   if (merges) throw new UsageError(`the commits to export include merges (${merges.split('\n')[0]!.slice(0, 12)})`, 'a patch series is linear; rebase the work branch instead of merging');
   const commits = (await git(repoDir, ['rev-list', '--reverse', `${opts.base}..${opts.head}`])).stdout.split('\n').filter(Boolean);
   if (commits.length === 0) throw new UsageError(`there is nothing to export: ${opts.head.slice(0, 12)} has no commit on top of ${opts.base.slice(0, 12)}`, 'an empty series is refused; mlmd-remote edit turns the series into commits');
-  const oldBySubject = new Map(opts.oldPatches.map((p) => [p.header.subject, p]));
+  const oldBySubject = new Map<string, { name: string }>(opts.oldPatches.map((p) => [p.header.subject, p]));
+  // A patch file that cannot be read keeps its name when its Subject line can be, and is written again.
+  for (const u of opts.unreadable ?? []) if (u.subject && !oldBySubject.has(u.subject)) oldBySubject.set(u.subject, u);
   const oldByName = new Map(opts.oldPatches.map((p) => [p.name, p]));
+  const unreadableNames = new Set((opts.unreadable ?? []).map((u) => u.name));
   const used = new Set<string>();
   const entries: ExportEntry[] = [];
   for (const [i, commit] of commits.entries()) {
@@ -90,7 +93,11 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
     try {
       parsed = parsePatch(`commit ${commit.slice(0, 12)}`, '', Buffer.from(text));
     } catch (err) {
-      throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git commit --amend), then export again');
+      if (text.search(/^diff --git /m) < 0) {
+        const last = i === commits.length - 1 && commit === (await git(repoDir, ['rev-parse', opts.head])).stdout.trim();
+        throw new PatchError(`commit ${commit.slice(0, 12)} changes no file, so it makes no patch`, `drop it (${last ? 'it is the last: git -C upstream reset --hard HEAD^' : `git -C upstream rebase -i ${commit.slice(0, 12)}^ and delete its line`}), then export again`);
+      }
+      throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git -C upstream commit --amend, or git -C upstream rebase -i for an earlier commit), then export again');
     }
     // A commit keeps the file of the old patch with its subject; WORKSPACE.patch is the one that trims WORKSPACE.
     const onlyWorkspace = parsed.files.every((f) => f.oldPath === 'WORKSPACE' || f.newPath === 'WORKSPACE');
@@ -103,12 +110,12 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
       name,
       subject: parsed.header.subject,
       commit,
-      action: keep ? 'kept' : old ? 'updated' : 'added',
+      action: keep ? 'kept' : old || unreadableNames.has(name) ? 'updated' : 'added',
       content: keep ? fs.readFileSync(old!.file) : Buffer.from(text),
     });
   }
-  const removed = opts.oldPatches.map((p) => p.name).filter((n) => !used.has(n));
-  const oldOrder = opts.oldPatches.map((p) => p.name).join('\n');
+  const removed = [...opts.oldPatches.map((p) => p.name), ...unreadableNames].filter((n) => !used.has(n));
+  const oldOrder = (opts.oldOrder ?? opts.oldPatches.map((p) => p.name)).join('\n');
   return { base: opts.base, head: opts.head, entries, removed, seriesChanged: oldOrder !== entries.map((e) => e.name).join('\n') };
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './config.js';
+import { MlmdError, UsageError } from './errors.js';
 
 export interface ProvenanceInput {
   wheel: { name: string; sha256: string };
@@ -45,15 +46,59 @@ export function provenanceStatement(p: ProvenanceInput): object {
 /** Adds or replaces the wheel's line in dist/SHA256SUMS (sha256sum format), keeping the others. */
 export function updateSha256Sums(distDir: string, wheelName: string, sha256: string): string {
   const file = path.join(distDir, 'SHA256SUMS');
-  const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.endsWith(`  ${wheelName}`)) : [];
-  lines.push(`${sha256}  ${wheelName}`);
-  lines.sort((a, b) => a.slice(66).localeCompare(b.slice(66)));
-  writeFileAtomic(file, `${lines.join('\n')}\n`);
-  return file;
+  return writeAttestation(file, wheelName, () => {
+    const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.endsWith(`  ${wheelName}`)) : [];
+    lines.push(`${sha256}  ${wheelName}`);
+    lines.sort((a, b) => a.slice(66).localeCompare(b.slice(66)));
+    return `${lines.join('\n')}\n`;
+  });
 }
 
 export function writeProvenance(distDir: string, input: ProvenanceInput): string {
   const file = path.join(distDir, `${input.wheel.name}.provenance.json`);
-  writeFileAtomic(file, `${JSON.stringify(provenanceStatement(input), null, 2)}\n`);
+  return writeAttestation(file, input.wheel.name, () => `${JSON.stringify(provenanceStatement(input), null, 2)}\n`);
+}
+
+/** Why a file cannot be written where it is, in plain words. */
+export function unwritableReason(file: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR' || (fs.existsSync(file) && fs.statSync(file).isDirectory())) return `${file} is a directory`;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return `${path.dirname(file)} is not writable (${code})`;
+  if (code === 'ENOSPC') return 'the disk is full';
+  return (err as Error).message;
+}
+
+/** Writes an attestation beside a wheel atomically; a failure says so plainly and leaves no partial file. */
+function writeAttestation(file: string, wheelName: string, content: () => string): string {
+  try {
+    writeFileAtomic(file, content());
+  } catch (err) {
+    throw new MlmdError(`cannot write ${file}: ${unwritableReason(file, err)}; ${wheelName} is in ${path.dirname(file)}, but ${path.basename(file)} was not updated (nothing half-written was left)`, {
+      hint: `make ${path.basename(file)} a writable file again (move away what is in its place), then build again, which reuses the wheel; or build into another directory with --dist DIR`,
+      cause: err,
+    });
+  }
   return file;
+}
+
+/**
+ * Before a build spends minutes: the output directory can take the wheel,
+ * SHA256SUMS and the provenance. A directory in SHA256SUMS's place, or a
+ * directory that cannot be created or written, is refused here.
+ */
+export function checkDistDir(distDir: string): void {
+  const fix = 'or build into another directory with --dist DIR';
+  // The directory, or the nearest one that exists and would hold it (build creates the rest).
+  let dir = path.resolve(distDir);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`cannot use ${distDir} as the output directory: ${dir} is a file`, `move the file away, ${fix}`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`cannot write to ${dir === path.resolve(distDir) ? 'the output directory ' : ''}${dir}: ${unwritableReason(path.join(dir, 'x'), err)}`, `make it writable (chmod u+w ${dir}), ${fix}`);
+  }
+  const sums = path.join(distDir, 'SHA256SUMS');
+  if (fs.existsSync(sums) && !fs.lstatSync(sums).isFile()) {
+    throw new UsageError(`${sums} is not a file, so build cannot record the wheel's checksum there`, `move it away (mv ${sums} ${sums}.old), ${fix}`);
+  }
 }

@@ -2,20 +2,24 @@
  * Moving the series to a new upstream tag, one patch at a time, in upstream/
  * on a branch of its own. Each patch is classified:
  *   clean | offset      applies as it is (offset: hunks moved)
- *   already-upstream    upstream made the same change (proposed for dropping)
+ *   already-upstream    upstream made the same change, and that is proven
+ *                       (`proof` says how): the one way a patch leaves the series
  *   three-way           needed a three-way merge, which succeeded
  *   conflicted          the merge left conflicts: the rebase stops, upstream/
  *                       holds an ordinary `git am` conflict to resolve with git
- *   resolved | dropped  what the maintainer did with a conflicted patch
- * Everything needed to undo the rebase is saved before it starts.
+ *   resolved            the maintainer's resolution of a conflicted patch
+ * Everything needed to undo the rebase is saved before it starts, and the
+ * patch being replayed is recorded before its replay starts, so a run that is
+ * interrupted in the middle of one is rolled back to just before it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Git } from './git.js';
+import { withTempIndex } from './gitindex.js';
 import { readApplyOutput, type HunkOffset, type Patch } from './series.js';
 import { AM_ARGS } from './workbranch.js';
 
-export type RebasePatchStatus = 'pending' | 'clean' | 'offset' | 'already-upstream' | 'three-way' | 'conflicted' | 'resolved' | 'dropped';
+export type RebasePatchStatus = 'pending' | 'clean' | 'offset' | 'already-upstream' | 'three-way' | 'conflicted' | 'resolved';
 
 export interface ConflictHunk {
   /** 1-based line range of the conflict markers in the work tree file. */
@@ -38,6 +42,8 @@ export interface RebasePatch {
   /** HEAD when the patch stopped on a conflict (to tell a resolution from a skip). */
   conflict?: { files: ConflictFile[]; message: string; head?: string };
   commit?: string;
+  /** For already-upstream: how it is known that the new base has the patch's change. */
+  proof?: string;
 }
 
 export interface RebaseState {
@@ -50,6 +56,8 @@ export interface RebaseState {
   /** The superproject's files as they were: restored by --abort. */
   backupDir: string;
   patches: RebasePatch[];
+  /** The patch whose replay has started and not been recorded yet, and HEAD before it. */
+  inFlight?: { index: number; head: string };
   startedAt: string;
   durationMs: number;
 }
@@ -87,24 +95,35 @@ export async function replayPatch(git: Git, dir: string, patch: RebasePatch, ori
     await git(dir, [...AM_ARGS, patch.file]);
     return { ...patch, status: offsets.length ? 'offset' : 'clean', offsets, commit: await head(git, dir) };
   }
-  if ((await git(dir, ['apply', '--check', '--reverse', patch.file], { allowFailure: true })).ok) {
-    return { ...patch, status: 'already-upstream', offsets: [] };
-  }
   const before = await head(git, dir);
+  if (await appliesInReverse(git, dir, before, patch.file)) {
+    return { ...patch, status: 'already-upstream', offsets: [], proof: 'it applies in reverse: the new base has exactly its change' };
+  }
   const merged = await git(dir, [...AM_ARGS, '--3way', patch.file], { allowFailure: true });
   if (merged.ok) {
     const after = await head(git, dir);
     // A three-way merge that changed nothing means upstream already has the change.
-    const empty = after === before || (await git(dir, ['diff', '--quiet', `${after}^`, after], { allowFailure: true })).ok;
-    return { ...patch, status: empty ? 'already-upstream' : 'three-way', offsets: [], commit: after };
+    if (after === before) return { ...patch, status: 'already-upstream', offsets: [], proof: 'a three-way merge of it into the new base changes nothing' };
+    if ((await git(dir, ['diff', '--quiet', `${after}^`, after], { allowFailure: true })).ok) {
+      await git(dir, ['reset', '--quiet', '--hard', before]);
+      return { ...patch, status: 'already-upstream', offsets: [], proof: 'a three-way merge of it into the new base changes nothing' };
+    }
+    return { ...patch, status: 'three-way', offsets: [], commit: after };
   }
-  const files = await conflictedFiles(git, dir);
+  const conflicted = await conflictedFiles(git, dir);
+  // Nothing conflicted and yet no merge (git could not even try one): the files the patch changes are the ones to fix.
+  const files = conflicted.length ? conflicted : original.files.map((f) => f.newPath ?? f.oldPath!).filter((p, i, all) => all.indexOf(p) === i).map((p) => ({ path: p, hunks: [] }));
   const message = `${merged.stderr}\n${merged.stdout}`
     .split('\n')
-    .filter((l) => /^(error|CONFLICT|Patch failed|Applied patch .* with conflicts|U )/.test(l.trim()))
+    .filter((l) => /^(error|CONFLICT|Patch failed|Applied patch .* with conflicts|U |Did you hand edit|Repository lacks)/.test(l.trim()))
     .slice(0, 12)
     .join('\n');
   return { ...patch, status: 'conflicted', offsets: [], conflict: { files, message, head: before } };
+}
+
+/** True when `patchFile` applies in reverse to `commit`: the commit already holds the patch's change. */
+export async function appliesInReverse(git: Git, dir: string, commit: string, patchFile: string): Promise<boolean> {
+  return withTempIndex(git, dir, commit, async (indexGit) => (await indexGit(['apply', '--cached', '--check', '--reverse', patchFile], { allowFailure: true })).ok);
 }
 
 /** Conflict markers still in the work tree files of a conflict (staged or not). */

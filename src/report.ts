@@ -169,12 +169,11 @@ const REBASE_MARK: Record<import('./rebase.js').RebasePatchStatus, string> = {
   'three-way': '3',
   conflicted: '✗',
   resolved: '✎',
-  dropped: '-',
 };
 
 function rebaseDetail(p: import('./rebase.js').RebasePatch): string {
   if (p.status === 'offset') return p.offsets.map((o) => `${o.file} #${o.hunk} ${o.offset > 0 ? '+' : ''}${o.offset}`).join(', ');
-  if (p.status === 'already-upstream') return 'upstream has this change: propose dropping the patch';
+  if (p.status === 'already-upstream') return `upstream has this change (${p.proof ?? 'proven'}): it leaves the series`;
   if (p.status === 'conflicted' && p.conflict) {
     const files = p.conflict.files.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`);
     return files.length ? files.join(', ') : p.conflict.message.split('\n')[0] ?? '';
@@ -210,17 +209,25 @@ export function renderExport(r: import('./commands/export.js').ExportResult): st
 
 export function renderCheck(r: import('./commands/check.js').CheckResult): string {
   const lines = [`${r.ok ? 'OK' : 'FAILED'}: the series on ${r.tag} (${r.commit.slice(0, 12)})`, ...r.apply.map((p) => `  ${patchLine(p)}`)];
-  if (r.problems.length) lines.push('', 'Problems:', ...r.problems.map((p) => `  - ${p}`), '', 'Fix: mlmd-remote edit, then mlmd-remote export (or re-export a hand-edited patch with mlmd-remote export --verbatim).');
+  const failed = r.apply.find((p) => p.status === 'failed');
+  const fix = failed
+    ? `Fix: mlmd-remote edit stops at ${failed.name} as a git am session in upstream/ (merged three-way where git can): make its change there (git -C upstream am --show-current-patch=diff shows it), git -C upstream add the files, git -C upstream am --continue, then mlmd-remote export.`
+    : 'Fix: mlmd-remote edit, then mlmd-remote export (export writes each patch file the way it formats patches).';
+  if (r.problems.length) lines.push('', 'Problems:', ...r.problems.map((p) => `  - ${p}`), '', fix);
   else lines.push('', 'The series applies and export would change no file.');
   return lines.join('\n');
 }
 
 export function renderEdit(r: import('./commands/edit.js').EditResult): string {
+  const stop = r.stopped;
   return [
-    `upstream/ is on ${r.branch}: ${r.base.tag} plus one commit per patch.`,
+    stop
+      ? `upstream/ is on ${r.branch}: ${r.base.tag} plus ${r.commits.length} commit(s); stopped at ${stop.patch}, which does not apply${stop.files.length ? ` (conflicts in ${stop.files.map((f) => `${f.path}${f.hunks.length ? ` lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')}` : ''}`).join(', ')})` : ''}.`
+      : `upstream/ is on ${r.branch}: ${r.base.tag} plus one commit per patch.`,
     ...r.commits.map((c) => `  ${c.commit.slice(0, 12)} ${c.subject}  (${c.patch})`),
+    ...(stop?.message ? ['', ...stop.message.split('\n').map((l) => `  ${l}`)] : []),
     '',
-    'Edit with plain git (commit --amend, rebase -i, new commits with Why/Upstream-Status/Drop-When in the message), then: mlmd-remote export',
+    r.next ? `Next: ${r.next}` : 'Edit with plain git (commit --amend, rebase -i, new commits with Why/Upstream-Status/Drop-When in the message), then: mlmd-remote export',
     ...(r.savedTo ? [`Earlier work in upstream/ was saved as ${r.savedTo}.`] : []),
   ].join('\n');
 }

@@ -112,9 +112,50 @@ export function readSeries(opts: { seriesFile: string; patchesDir: string; works
   if (missing.length) {
     throw new UsageError(`the series names patch files that do not exist:\n  ${missing.join('\n  ')}`, 'restore them (git checkout -- patches/) or remove them from patches/series');
   }
-  const patches = files.map((f) => parsePatchFile(f));
+  const patches = files.map((f) => {
+    try {
+      return parsePatchFile(f);
+    } catch (err) {
+      if (!(err instanceof PatchError)) throw err;
+      throw new PatchError(err.message, unreadablePatchHint(path.relative(path.dirname(opts.workspacePatch), f)));
+    }
+  });
   checkSeriesPaths(patches);
   return { patches };
+}
+
+/** What brings a patch file that cannot be read back: git has it, or its commit does. */
+export function unreadablePatchHint(rel: string): string {
+  return `restore it from the last commit (git checkout HEAD -- ${rel}); or, when upstream/ holds the series as commits (on mlmd-remote/work after mlmd-remote edit), write it again from its commit with mlmd-remote export`;
+}
+
+export interface UnreadablePatch {
+  name: string;
+  file: string;
+  /** Its Subject line, when that much of it can be read. */
+  subject: string | null;
+  problem: string;
+}
+
+/**
+ * The series as export needs it: a patch file that cannot be read (truncated,
+ * not UTF-8) is not an error here but a file to write again from its commit.
+ */
+export function readSeriesForExport(opts: { seriesFile: string; patchesDir: string; workspacePatch: string }): { patches: Patch[]; unreadable: UnreadablePatch[]; order: string[] } {
+  const names = readSeriesList(opts.seriesFile);
+  const files = [...(fs.existsSync(opts.workspacePatch) ? [opts.workspacePatch] : []), ...names.map((n) => path.join(opts.patchesDir, n))];
+  const patches: Patch[] = [];
+  const unreadable: UnreadablePatch[] = [];
+  for (const f of files.filter((x) => fs.existsSync(x))) {
+    try {
+      patches.push(parsePatchFile(f));
+    } catch (err) {
+      if (!(err instanceof PatchError)) throw err;
+      const m = /^Subject: (.*)$/m.exec(fs.readFileSync(f, 'latin1'));
+      unreadable.push({ name: path.basename(f), file: f, subject: m ? decodeMimeWords(m[1]!).replace(/^\[PATCH[^\]]*\]\s*/, '').trim() : null, problem: err.message });
+    }
+  }
+  return { patches, unreadable, order: files.map((f) => path.basename(f)) };
 }
 
 export function parsePatchFile(file: string): Patch {
@@ -400,6 +441,8 @@ export interface ApplyResult {
   baseCommit: string;
   /** The tree with every patch applied (only when ok). */
   tree?: string;
+  /** With `steps`: the tree after each patch that applied, in order. */
+  steps?: string[];
   patches: PatchApplyReport[];
 }
 
@@ -440,6 +483,8 @@ export async function applySeries(opts: {
   baseCommit: string;
   patches: readonly Patch[];
   onPatch?: (report: PatchApplyReport) => void;
+  /** Also return the tree after each patch. */
+  steps?: boolean;
 }): Promise<ApplyResult> {
   const { git, repoDir, baseCommit, patches } = opts;
   return withTempIndex(git, repoDir, baseCommit, async (indexGit) => {
@@ -450,6 +495,7 @@ export async function applySeries(opts: {
         .map((l) => l.slice(l.indexOf('\t') + 1)),
     );
     const reports: PatchApplyReport[] = [];
+    const steps: string[] | undefined = opts.steps ? [] : undefined;
     let failed = false;
     for (const patch of patches) {
       const base = { name: patch.name, subject: patch.header.subject, sha256: patch.sha256, offsets: [] as HunkOffset[] };
@@ -475,6 +521,7 @@ export async function applySeries(opts: {
         ? { ...base, status: offsets.length ? 'offset' : 'clean', offsets }
         : { ...base, status: 'failed', offsets, failure: failure ?? { message: res.stderr.trim() || `git apply exited with ${res.exitCode}` } };
       if (!res.ok) failed = true;
+      else if (steps) steps.push((await indexGit(['write-tree'])).stdout.trim());
       for (const f of patch.files) {
         if (f.newPath && f.newMode === '120000') symlinks.add(f.newPath);
         if (f.oldPath && f.kind !== 'modify' && f.kind !== 'copy') symlinks.delete(f.oldPath);
@@ -483,6 +530,6 @@ export async function applySeries(opts: {
       opts.onPatch?.(report);
     }
     const tree = failed ? undefined : (await indexGit(['write-tree'])).stdout.trim();
-    return { ok: !failed, baseCommit, tree, patches: reports };
+    return { ok: !failed, baseCommit, tree, ...(steps ? { steps } : {}), patches: reports };
   });
 }

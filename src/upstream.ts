@@ -9,7 +9,7 @@ import { MlmdError, RefusedError, SupplyChainError, UsageError } from './errors.
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
 import type { Project } from './config.js';
-import { rebaseInProgress } from './workbranch.js';
+import { gitDir, openSession } from './workbranch.js';
 
 export interface Pin {
   tag: string;
@@ -59,23 +59,60 @@ export async function readPin(project: Project, git: Git): Promise<Pin> {
   const m = /^160000 ([0-9a-f]{40}) /.exec(res.stdout);
   if (!m) throw new UsageError('upstream/ is not a git submodule in this repository', 'restore it with: git checkout -- upstream .gitmodules');
   if (m[1] !== commit) {
+    const rebasing = hasCheckout(project.upstreamDir) && fs.existsSync(path.join(await gitDir(git, project.upstreamDir), 'mlmd-remote', 'rebase', 'state.json'));
     throw new SupplyChainError(
       `the pin disagrees with itself: mlmd-remote.json says ${tag} = ${commit}, the upstream submodule points at ${m[1]}`,
-      'a rebase that did not finish, or a hand edit; finish it with mlmd-remote rebase --continue, or restore both with git checkout -- mlmd-remote.json upstream',
+      rebasing
+        ? 'a rebase has not finished: finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort'
+        : `to go back to the pin of the last commit: git checkout HEAD -- mlmd-remote.json upstream (the staged submodule pointer too), then mlmd-remote sync; to keep the pin mlmd-remote.json names: git update-index --cacheinfo 160000,${commit},upstream`,
     );
   }
   return { tag, commit };
 }
 
+/** Where the upstream URL of a run comes from, in the words of its fix. */
+export function upstreamUrlSource(override?: string): 'flag' | 'env' | 'config' {
+  return override ? 'flag' : process.env['MLMD_REMOTE_UPSTREAM_URL'] ? 'env' : 'config';
+}
+
+/** A URL git reads as a path on this machine (a plain path or file://), as a path; null for a remote URL. */
+export function localPathOf(url: string): string | null {
+  if (url.startsWith('file://')) return decodeURIComponent(url.slice('file://'.length));
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) || /^[^/]+@[^/:]+:/.test(url) || /^[^/.][^/]*:/.test(url)) return null;
+  return path.resolve(url);
+}
+
+/**
+ * Why git cannot read upstream at `url`, said plainly: a path that does not
+ * exist or is not a repository, or git's own words; with the fix for where
+ * the URL came from.
+ */
+export async function unreachableUpstream(git: Git, cwd: string, url: string, gitError: string, override?: string): Promise<MlmdError> {
+  // The user's url.<base>.insteadOf rewrites apply: name what git really tried.
+  const effective = (await git.remote(cwd, ['ls-remote', '--get-url', url], { allowFailure: true })).stdout.trim() || url;
+  const shown = effective === url ? redactUrl(url) : `${redactUrl(url)} (${redactUrl(effective)} after your git url rewrites)`;
+  const local = localPathOf(effective);
+  const source = upstreamUrlSource(override);
+  const mirror = `a clone or mirror of upstream (make one with: git clone --mirror https://github.com/google/ml-metadata.git <dir>)`;
+  const fix =
+    source === 'flag'
+      ? `pass --upstream-url the URL or path of ${mirror}, or leave the option out to use mlmd-remote.json's URL`
+      : source === 'env'
+        ? `set MLMD_REMOTE_UPSTREAM_URL to the URL or path of ${mirror}, or unset it to use mlmd-remote.json's URL`
+        : `pass --upstream-url (or set MLMD_REMOTE_UPSTREAM_URL) to the URL or path of ${mirror}, or point git at one with git config --global url.<mirror>.insteadOf ${url}`;
+  if (local !== null && !fs.existsSync(local)) return new MlmdError(`upstream ${shown} does not exist: there is no such path`, { hint: fix });
+  if (local !== null && !(await git(fs.statSync(local).isDirectory() ? local : path.dirname(local), ['rev-parse', '--git-dir'], { allowFailure: true })).ok) {
+    return new MlmdError(`upstream ${shown} is not a git repository`, { hint: fix });
+  }
+  const lines = gitError.trim().split('\n').map((l) => l.replace(/^fatal: /, '').trim()).filter(Boolean);
+  return new MlmdError(`cannot reach upstream at ${shown}: ${lines[0] ?? 'git gave no reason'}`, { hint: fix });
+}
+
 /** The commit a tag names on the upstream remote (peeled), or null when the tag does not exist. */
-export async function resolveRemoteTag(git: Git, cwd: string, url: string, tag: string): Promise<string | null> {
+export async function resolveRemoteTag(git: Git, cwd: string, url: string, tag: string, override?: string): Promise<string | null> {
   await checkTagName(git, cwd, tag);
   const res = await git.remote(cwd, ['ls-remote', '--tags', url, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], { allowFailure: true, timeoutMs: 120_000 });
-  if (!res.ok) {
-    throw new MlmdError(`cannot reach upstream at ${redactUrl(url)}: ${res.stderr.trim().split('\n').pop() ?? ''}`, {
-      hint: 'point the tool at a mirror with --upstream-url or MLMD_REMOTE_UPSTREAM_URL, or with git config --global url.<mirror>.insteadOf ' + url,
-    });
-  }
+  if (!res.ok) throw await unreachableUpstream(git, cwd, url, res.stderr, override);
   return peeledTagCommit(res.stdout, tag);
 }
 
@@ -90,8 +127,8 @@ export function peeledTagCommit(lsRemoteOutput: string, tag: string): string | n
 }
 
 /** Stops when the tag no longer names the pinned commit: a moved tag is a supply-chain alarm. */
-export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin): Promise<void> {
-  const remote = await resolveRemoteTag(git, cwd, url, pin.tag);
+export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin, override?: string): Promise<void> {
+  const remote = await resolveRemoteTag(git, cwd, url, pin.tag, override);
   if (remote === null) {
     throw new SupplyChainError(`upstream ${redactUrl(url)} has no tag ${pin.tag}, which the pin names`, 'check the URL (a mirror may lag behind); the pin is only trusted when its tag still names its commit');
   }
@@ -112,12 +149,20 @@ export type UpstreamState =
   | { kind: 'pristine'; head: string; tree: string }
   /** HEAD at the pin, work tree equal to pin + series: what apply makes. */
   | { kind: 'applied'; head: string; tree: string }
-  /** Changes that are neither: the maintainer's work. */
-  | { kind: 'modified'; head: string; tree: string; changed: string[] }
+  /**
+   * Changes that are neither: the maintainer's work. At the pin, or (onSeries)
+   * on top of commits that are exactly the exported series.
+   */
+  | { kind: 'modified'; head: string; tree: string; changed: string[]; untracked?: string[]; onSeries?: { commitsAhead: number } }
   /** Commits on top of the pin whose result is exactly the series (e.g. after edit + export, or a rebase). */
   | { kind: 'exported'; head: string; tree: string; commitsAhead: number }
-  /** HEAD is not the pin: commits the tool did not make, or a different checkout. */
-  | { kind: 'diverged'; head: string; tree: string; commitsAhead: number };
+  /**
+   * HEAD is upstream's (in one of its tags) but not the pin, and nothing there is only in the work tree: it is
+   * HEAD's tree, or a local branch holds it (as after a rebase, upstream/ at the new tag with the series applied).
+   */
+  | { kind: 'elsewhere'; head: string; tree: string; tag: string; keptBy: string | null }
+  /** HEAD is not the pin: commits the tool did not make, or a different checkout; `changed`: uncommitted changes on top. */
+  | { kind: 'diverged'; head: string; tree: string; commitsAhead: number; changed?: string[]; untracked?: string[] };
 
 export function hasCheckout(upstreamDir: string): boolean {
   return fs.existsSync(path.join(upstreamDir, '.git'));
@@ -142,14 +187,39 @@ export async function inspectUpstream(git: Git, dir: string, pinCommit: string, 
     const commitsAhead = ahead.ok ? +ahead.stdout.trim() : -1;
     const onPin = (await git(dir, ['merge-base', '--is-ancestor', pinCommit, 'HEAD'], { allowFailure: true })).ok;
     const headTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim());
-    if (onPin && seriesTree && tree === seriesTree && headTree === seriesTree) return { kind: 'exported', head, tree, commitsAhead };
-    return { kind: 'diverged', head, tree, commitsAhead };
+    const { changed, untracked } = await changesBetween(git, dir, headTree, tree);
+    if (onPin && seriesTree && headTree === seriesTree) {
+      return changed.length ? { kind: 'modified', head, tree, changed, untracked, onSeries: { commitsAhead } } : { kind: 'exported', head, tree, commitsAhead };
+    }
+    const tag = (await git(dir, ['for-each-ref', '--count=1', '--contains', head, '--format=%(refname:short)', 'refs/tags'], { allowFailure: true })).stdout.trim();
+    if (tag) {
+      if (!changed.length) return { kind: 'elsewhere', head, tree, tag, keptBy: null };
+      const branches = (await git(dir, ['for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads'])).stdout.split('\n').filter(Boolean);
+      for (const line of branches) {
+        const [name, commit] = line.split(' ') as [string, string];
+        if ((await withoutBuildOutputs(git, dir, `${commit}^{tree}`)) === tree) return { kind: 'elsewhere', head, tree, tag, keptBy: name };
+      }
+    }
+    return changed.length ? { kind: 'diverged', head, tree, commitsAhead, changed, untracked } : { kind: 'diverged', head, tree, commitsAhead };
   }
   const pinTree = await withoutBuildOutputs(git, dir, (await git(dir, ['rev-parse', `${pinCommit}^{tree}`])).stdout.trim());
   if (tree === pinTree) return { kind: 'pristine', head, tree };
   if (seriesTree && tree === seriesTree) return { kind: 'applied', head, tree };
-  const changed = (await git(dir, ['diff', '--name-only', pinTree, tree])).stdout.split('\n').filter(Boolean);
+  const { changed } = await changesBetween(git, dir, pinTree, tree);
   return { kind: 'modified', head, tree, changed };
+}
+
+/** The paths that differ between two trees, and which of them are untracked files of the work tree. */
+async function changesBetween(git: Git, dir: string, from: string, to: string): Promise<{ changed: string[]; untracked: string[] }> {
+  if (from === to) return { changed: [], untracked: [] };
+  const changed = (await git(dir, ['diff', '--name-only', '--no-renames', from, to])).stdout.split('\n').filter(Boolean);
+  const others = new Set((await git(dir, ['ls-files', '--others', '--exclude-standard', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.split('\n').filter(Boolean));
+  return { changed, untracked: changed.filter((p) => others.has(p)) };
+}
+
+function listPaths(paths: readonly string[], untracked: readonly string[] = []): string {
+  const shown = paths.slice(0, 5).map((p) => (untracked.includes(p) ? `${p} (untracked)` : p));
+  return `${shown.join(', ')}${paths.length > 5 ? ', …' : ''}`;
 }
 
 export function describeState(state: UpstreamState): string {
@@ -161,24 +231,33 @@ export function describeState(state: UpstreamState): string {
     case 'applied':
       return `at the pin ${state.head.slice(0, 12)} with the series applied`;
     case 'modified':
-      return `at the pin with ${state.changed.length} changed file(s) that are not the series (${state.changed.slice(0, 5).join(', ')}${state.changed.length > 5 ? ', …' : ''})`;
+      return state.onSeries
+        ? `at ${state.head.slice(0, 12)}: ${state.onSeries.commitsAhead} commit(s) on the pin that the patch files already hold, and ${state.changed.length} uncommitted change(s) on top (${listPaths(state.changed, state.untracked)})`
+        : `at the pin with ${state.changed.length} changed file(s) that are not the series (${listPaths(state.changed, state.untracked)})`;
     case 'exported':
       return `at ${state.head.slice(0, 12)}: ${state.commitsAhead} commit(s) on the pin that the patch files already hold`;
+    case 'elsewhere':
+      return `at ${state.head.slice(0, 12)}, upstream's own (in ${state.tag}), not the pin${state.keptBy ? `; its work tree is what branch ${state.keptBy} holds` : ', unchanged'}`;
     case 'diverged':
-      return `at ${state.head.slice(0, 12)}, not the pin${state.commitsAhead > 0 ? ` (${state.commitsAhead} commit(s) on top of it)` : ''}`;
+      return `at ${state.head.slice(0, 12)}, not the pin${state.commitsAhead > 0 ? ` (${state.commitsAhead} commit(s) on top of it)` : ''}${state.changed?.length ? `, and ${state.changed.length} uncommitted change(s) (${listPaths(state.changed, state.untracked)})` : ''}`;
   }
 }
 
 /** True when the tool may replace what upstream/ holds without losing anything. */
 export function isDisposable(state: UpstreamState): boolean {
-  return state.kind === 'missing' || state.kind === 'pristine' || state.kind === 'applied' || state.kind === 'exported';
+  return state.kind === 'missing' || state.kind === 'pristine' || state.kind === 'applied' || state.kind === 'exported' || state.kind === 'elsewhere';
 }
 
 export function refuseToTouch(state: UpstreamState, action: string): RefusedError {
+  const trailers = 'with Why/Upstream-Status/Drop-When in the message';
   const save =
     state.kind === 'diverged'
-      ? 'keep those commits with: git -C upstream branch my-work (and mlmd-remote export if they are patches)'
-      : 'save the changes with: git -C upstream stash push --include-untracked (or mlmd-remote edit / export to turn them into patches)';
+      ? state.changed?.length
+        ? `commit the changes (git -C upstream add -A && git -C upstream commit, ${trailers}) and turn the commits into patch files with mlmd-remote export`
+        : `turn the commits into patch files with mlmd-remote export (each needs Why/Upstream-Status/Drop-When in its message), or keep them on a branch of your own (git -C upstream branch my-work) and re-run with --force`
+      : state.kind === 'modified' && state.onSeries
+        ? `set the changes aside with: git -C upstream stash push --include-untracked; or make them a patch: git -C upstream add -A && git -C upstream commit (${trailers}), then mlmd-remote export`
+        : `set the changes aside with: git -C upstream stash push --include-untracked; to make them a patch instead, stash them, run mlmd-remote edit, git -C upstream stash pop, commit them (${trailers}), then mlmd-remote export`;
   return new RefusedError(`upstream/ holds work that ${action} would overwrite: ${describeState(state)}`, `${save}; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds`, { state });
 }
 
@@ -207,9 +286,8 @@ export async function saveWork(git: Git, dir: string, state: UpstreamState, reas
  * the work is saved first. Returns where it was saved.
  */
 export async function claimCheckout(git: Git, dir: string, state: UpstreamState, action: string, force: boolean | undefined, warn: (m: string) => void): Promise<string | null> {
-  if (state.kind !== 'missing' && (await rebaseInProgress(git, dir))) {
-    throw new RefusedError(`a rebase is in progress in upstream/; ${action} would overwrite it`, 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort (--force does not override this)');
-  }
+  const session = state.kind === 'missing' ? null : await openSession(git, dir, action);
+  if (session) throw session;
   if (isDisposable(state)) return null;
   if (!force) throw refuseToTouch(state, action);
   const savedTo = await saveWork(git, dir, state, `saved before ${action} --force`);

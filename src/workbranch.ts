@@ -5,8 +5,9 @@
  * never touch upstream/.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import { RefusedError } from './errors.js';
+import { scratchDir } from './gitindex.js';
 import type { Git } from './git.js';
 import type { Patch } from './series.js';
 
@@ -27,14 +28,27 @@ export async function stateDir(git: Git, repoDir: string): Promise<string> {
   return dir;
 }
 
-/** A rebase of the tool's (its state file) or a git am session is open in upstream/. */
-export async function rebaseInProgress(git: Git, repoDir: string): Promise<boolean> {
-  const dir = await gitDir(git, repoDir);
-  return fs.existsSync(path.join(dir, 'mlmd-remote', 'rebase', 'state.json')) || fs.existsSync(path.join(dir, 'rebase-apply'));
-}
-
 export async function amInProgress(git: Git, repoDir: string): Promise<boolean> {
   return fs.existsSync(path.join(await gitDir(git, repoDir), 'rebase-apply'));
+}
+
+/**
+ * Why `action` cannot start now: a rebase of the tool's is in progress, or a
+ * git am session is open (an edit that stopped at a patch, or the
+ * maintainer's own); null when neither. The hint names what finishes it.
+ */
+export async function openSession(git: Git, repoDir: string, action: string, consequence = 'would overwrite it'): Promise<RefusedError | null> {
+  const dir = await gitDir(git, repoDir);
+  if (fs.existsSync(path.join(dir, 'mlmd-remote', 'rebase', 'state.json'))) {
+    return new RefusedError(`a rebase is in progress in upstream/; ${action} ${consequence}`, 'finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort (--force does not override this)');
+  }
+  if (fs.existsSync(path.join(dir, 'rebase-apply'))) {
+    return new RefusedError(
+      `a git am session is open in upstream/ (an edit that stopped at a patch which does not apply, or your own); ${action} ${consequence}`,
+      'finish it: make the patch\'s change (git -C upstream am --show-current-patch=diff shows it), git -C upstream add the files, git -C upstream am --continue, then mlmd-remote export; or give it up: git -C upstream am --abort (--force does not override this)',
+    );
+  }
+  return null;
 }
 
 /** Applies `patches` as commits on the current HEAD; on failure aborts the am and rethrows. */
@@ -53,9 +67,9 @@ export interface ScratchClone {
 }
 
 export async function scratchClone(git: Git, repoDir: string, commit: string): Promise<ScratchClone> {
-  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-scratch-'));
-  const dir = path.join(parent, 'upstream');
-  await git(parent, ['clone', '--quiet', '--shared', '--no-checkout', repoDir, dir]);
+  const parent = scratchDir('scratch');
+  const dir = path.join(parent.dir, 'upstream');
+  await git(parent.dir, ['clone', '--quiet', '--shared', '--no-checkout', repoDir, dir]);
   await git(dir, ['checkout', '--quiet', '--detach', commit]);
-  return { dir, dispose: () => fs.rmSync(parent, { recursive: true, force: true }) };
+  return { dir, dispose: parent.dispose };
 }

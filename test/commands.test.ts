@@ -11,7 +11,9 @@ import { apply } from '../src/commands/apply.ts';
 import type { Deps } from '../src/commands/deps.ts';
 import { sync } from '../src/commands/sync.ts';
 import { loadProject } from '../src/config.ts';
-import { RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
+import { MlmdError, RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
+import { build } from '../src/commands/build.ts';
+import { check } from '../src/commands/check.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import { inspectUpstream } from '../src/upstream.ts';
@@ -65,8 +67,33 @@ describe('sync', () => {
   it('fails to clone from the config URL when it is unreachable and nothing overrides it (the override tests are not vacuous)', async () => {
     const fx = await makeProject(up, { configUrl: path.join(tempDir('nothing'), 'absent.git'), fresh: true });
     const err = await rejection(() => sync({ project: fx.project }, deps()));
-    assert.match(err.message, /cannot reach upstream at/);
+    assert.match(err.message, /^upstream \/.*\/absent\.git does not exist: there is no such path$/);
     assert.equal(fs.existsSync(path.join(fx.root, 'upstream', '.git')), false);
+  });
+
+  it('--upstream-url naming a path that does not exist, or a directory that is not a repository, says so and how to fix it; the fix works', async () => {
+    const fx = await makeProject(up, { configUrl: FAKE_URL, fresh: true });
+    const missing = path.join(tempDir('nothing'), 'ml-metadata.git');
+    const err = await rejection(() => sync({ project: fx.project, url: missing }, deps()));
+    assert.equal(err.message, `upstream ${missing} does not exist: there is no such path`);
+    assert.equal((err as MlmdError).exitCode, 1);
+    assert.equal(
+      (err as MlmdError).hint,
+      "pass --upstream-url the URL or path of a clone or mirror of upstream (make one with: git clone --mirror https://github.com/google/ml-metadata.git <dir>), or leave the option out to use mlmd-remote.json's URL",
+    );
+    const plain = tempDir('not-a-repo');
+    const err2 = await rejection(() => sync({ project: fx.project, url: plain }, deps()));
+    assert.equal(err2.message, `upstream ${plain} is not a git repository`);
+    // The same words for MLMD_REMOTE_UPSTREAM_URL, with its own fix.
+    const err3 = await withEnv({ MLMD_REMOTE_UPSTREAM_URL: missing }, () => rejection(() => sync({ project: fx.project }, deps())));
+    assert.equal(err3.message, `upstream ${missing} does not exist: there is no such path`);
+    assert.match((err3 as MlmdError).hint!, /^set MLMD_REMOTE_UPSTREAM_URL to the URL or path of a clone or mirror of upstream/);
+    assert.equal(fs.existsSync(path.join(fx.root, 'upstream', '.git')), false, 'nothing was cloned');
+    // The fix, as the hint says it (with the fixture's upstream for GitHub's).
+    await git(path.dirname(missing), ['clone', '--quiet', '--mirror', up.bare, missing]);
+    const res = await sync({ project: fx.project, url: missing }, deps());
+    assert.equal(res.action, 'cloned');
+    assert.equal(await fx.upstreamRepo.head(), up.pin);
   });
 
   it('clones through a url.<fixture>.insteadOf=<https URL> rewrite when mlmd-remote.json names the https URL', async () => {
@@ -142,6 +169,36 @@ describe('sync', () => {
     const err = await rejection(() => sync({ project: fx.project }, deps()));
     assert.ok(err instanceof UsageError, String(err));
     assert.match(err.message, /not a git submodule/);
+  });
+});
+
+describe('--upstream-url where upstream/ is checked out: the tag check runs whenever a URL is given', () => {
+  it('apply, apply --check, check and build stop (exit 7) on a mirror whose tag moved, before anything else; without a URL they do not look', async () => {
+    const own = await makeUpstream();
+    const fx = await makeProject(own);
+    const mirror = path.join(tempDir('mirror'), 'ml-metadata.git');
+    await git(path.dirname(mirror), ['clone', '--quiet', '--mirror', own.bare, mirror]);
+    await git(mirror, ['tag', '--force', '--annotate', '-m', 're-tagged', 'v1.0.0', own.other]);
+    const moved = `upstream tag v1.0.0 moved: it was pinned at ${own.pin} and now names ${own.other}`;
+    const before = await snapshot(fx.upstreamRepo);
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['apply', () => apply({ project: fx.project, url: mirror }, deps())],
+      ['apply --check', () => apply({ project: fx.project, check: true, url: mirror }, deps())],
+      ['check', () => check({ project: fx.project, url: mirror }, deps())],
+      ['build', () => build({ project: fx.project, upstreamUrl: mirror, distDir: path.join(tempDir('dist'), 'dist'), workDir: tempDir('work') }, deps())],
+    ];
+    for (const [name, call] of calls) {
+      const err = await rejection(call);
+      assert.ok(err instanceof SupplyChainError, `${name}: ${String(err)}`);
+      assert.equal(err.message, moved, name);
+    }
+    // MLMD_REMOTE_UPSTREAM_URL is a URL given, too.
+    const envErr = await withEnv({ MLMD_REMOTE_UPSTREAM_URL: mirror }, () => rejection(() => check({ project: fx.project }, deps())));
+    assert.ok(envErr instanceof SupplyChainError, String(envErr));
+    assert.deepEqual(await snapshot(fx.upstreamRepo), before);
+    // Without a URL, apply and check work from upstream/ alone.
+    assert.deepEqual((await check({ project: fx.project }, deps())).apply.map((p) => p.status), ['clean', 'clean', 'clean']);
+    assert.equal((await apply({ project: fx.project, check: true }, deps())).ok, true);
   });
 });
 

@@ -7,7 +7,7 @@
  * Runs in a scratch clone (release writes CHANGELOG.md).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,15 +17,16 @@ import type { BuildResult } from '../src/commands/build.ts';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { stderrLogger } from '../src/log.ts';
-import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
-import { canConnect, freePort, startReferenceServer, stopProcess, type ServerHandle } from '../src/server.ts';
+import { findPython, venvPython } from '../src/python.ts';
+import { freePort, startReferenceServer, type ServerHandle } from '../src/server.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { INDEX_CREDENTIALS, startPackageIndex, type PackageIndex } from './helpers/package-index.ts';
 import type { VerifyResult } from '../src/commands/verify.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-release-'));
 const clone = path.join(scratch, 'project');
 const cache = path.join(projectRoot, '.cache');
-const creds = { TWINE_USERNAME: 'alice', TWINE_PASSWORD: 's3cret' };
+const creds = INDEX_CREDENTIALS;
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [path.join(clone, 'bin', 'mlmd-remote.js'), ...args], { cwd: clone, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30 * 60_000, env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache, ...env } });
@@ -35,8 +36,7 @@ describe('release to a local package index', async () => {
   const upstream = await realUpstream();
   const skip = upstream.skipReason ?? false;
   const runner = processRunner();
-  let index: ChildProcess | undefined;
-  let port = 0;
+  let index: PackageIndex | undefined;
   let url = '';
   let wheel = '';
 
@@ -48,20 +48,11 @@ describe('release to a local package index', async () => {
     const built = cli(['build', '--json', '--work-dir', path.join(scratch, 'work')]);
     assert.equal(built.status, 0, built.stderr.slice(-2000));
     wheel = (JSON.parse(built.stdout) as BuildResult).wheel.path;
-    // pypiserver, with one user allowed to upload.
-    const project = loadProject(projectRoot, { exact: true });
-    const python = await findPython(runner);
-    const venv = await ensureVenv({ runner, log: stderrLogger({ quiet: true }), python, cacheDir: project.cacheDir, name: 'pypiserver', requirements: readRequirements(path.join(projectRoot, 'tools', 'release', 'index-requirements.txt')) });
-    const htpasswd = path.join(scratch, 'htpasswd');
-    await runner(venvPython(venv), ['-c', 'import sys\nfrom passlib.apache import HtpasswdFile\nh = HtpasswdFile(sys.argv[1], new=True)\nh.set_password("alice", "s3cret")\nh.save()', htpasswd]);
-    fs.mkdirSync(path.join(scratch, 'packages'));
-    port = await freePort();
-    url = `http://127.0.0.1:${port}/`;
-    index = spawn(venvPython(venv), ['-m', 'pypiserver', 'run', '-i', '127.0.0.1', '-p', String(port), '-P', htpasswd, '-a', 'update', path.join(scratch, 'packages')], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && !(await canConnect('127.0.0.1', port)); i++) await new Promise((r) => setTimeout(r, 100));
+    index = await startPackageIndex(scratch);
+    url = index.url;
   });
   after(async () => {
-    if (index) await stopProcess(index);
+    if (index) await index.stop();
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 

@@ -19,13 +19,16 @@ import { edit } from '../src/commands/edit.ts';
 import { exportSeries } from '../src/commands/export.ts';
 import { rebaseAbort, rebaseContinue, rebaseStart, type RebaseResult } from '../src/commands/rebase.ts';
 import { loadProject, type Project } from '../src/config.ts';
-import { MissingToolError, PatchError, RefusedError, UsageError } from '../src/errors.ts';
+import { MissingToolError, MlmdError, PatchError, RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
+import { sync } from '../src/commands/sync.ts';
+import { readPin } from '../src/upstream.ts';
 import { processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import { findPython } from '../src/python.ts';
 import { prepareToolchain } from '../src/toolchain.ts';
-import { cleanupFixtures, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { cleanupFixtures, git, patchMessage, projectConfig, rejection, Repo, tempDir, withEnv, writeTree, type FileTree, type ProjectFixture } from './helpers/fixtures.ts';
+import { runHinted } from './helpers/hints.ts';
 import {
   CRLF_BAT_PATCHED,
   CRLF_NEW_BAT,
@@ -36,6 +39,8 @@ import {
   MAIN_SERIES,
   makeMaintainerProject,
   makeMaintainerUpstream,
+  NEW_IN_1_7,
+  NEW_IN_1_7_CONTENT,
   patchedStore,
   PATCHED_LINE_31,
   SERIES_COMMENT,
@@ -43,6 +48,11 @@ import {
   STORE_PATH,
   storeLines,
   UPSTREAM_1_5_LINE_31,
+  assertSameBytes,
+  gitlink,
+  hasRef,
+  statePath,
+  upstreamSnapshot,
   type MaintainerUpstream,
 } from './helpers/maintainer-fixtures.ts';
 
@@ -71,36 +81,6 @@ async function formatPatch(repo: Repo, commit: string): Promise<Buffer> {
   return Buffer.from((await repo.run([...FORMAT_PATCH, '-1', commit])).stdout);
 }
 
-/** Everything about upstream/ that a command could change: HEAD, its branch, work tree, index, branches, stashes. */
-async function upstreamSnapshot(repo: Repo) {
-  return {
-    head: await repo.head(),
-    branch: await repo.out(['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true }),
-    status: await repo.status(),
-    index: await repo.out(['ls-files', '--stage']),
-    branches: await repo.out(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads']),
-    stash: await repo.out(['stash', 'list']),
-  };
-}
-
-async function gitlink(fx: ProjectFixture): Promise<string> {
-  return fx.superRepo.out(['ls-files', '--stage', 'upstream']);
-}
-
-function statePath(fx: ProjectFixture): string {
-  return path.join(fx.root, '.git', 'modules', 'upstream', 'mlmd-remote', 'rebase', 'state.json');
-}
-
-async function hasRef(repo: Repo, ref: string): Promise<boolean> {
-  return (await repo.run(['rev-parse', '--verify', '-q', ref], { allowFailure: true })).ok;
-}
-
-function assertSameBytes(actual: Record<string, Buffer>, expected: Record<string, Buffer>, skip: string[] = []): void {
-  const keys = (o: Record<string, Buffer>) => Object.keys(o).filter((k) => !skip.includes(k)).sort();
-  assert.deepEqual(keys(actual), keys(expected));
-  for (const k of keys(expected)) assert.ok(actual[k]!.equals(expected[k]!), `${k} changed:\n${actual[k]!.toString()}`);
-}
-
 function statuses(res: RebaseResult): Array<[string, string]> {
   return res.patches.map((p) => [p.name, p.status]);
 }
@@ -120,11 +100,31 @@ async function edited(): Promise<ProjectFixture> {
 }
 
 /** A project whose rebase to v1.5.0 stopped on the conflict in metadata_store.py. */
-async function stopped(fx?: ProjectFixture): Promise<{ fx: ProjectFixture; res: RebaseResult }> {
+async function stopped(fx?: ProjectFixture, tag = 'v1.5.0'): Promise<{ fx: ProjectFixture; res: RebaseResult }> {
   fx ??= await makeMaintainerProject(up);
-  const res = await rebaseStart({ project: fx.project, tag: 'v1.5.0' }, deps());
+  const res = await rebaseStart({ project: fx.project, tag }, deps());
   assert.equal(res.status, 'stopped', JSON.stringify(res.patches));
   return { fx, res };
+}
+
+type StateFile = { inFlight?: { index: number; head: string }; orig: { head: string }; branch: string; patches: Array<{ name: string; subject: string; file: string; status: string; conflict?: { head: string } }> };
+
+function readStateFile(fx: ProjectFixture): StateFile {
+  return JSON.parse(fs.readFileSync(statePath(fx), 'utf8')) as StateFile;
+}
+
+/**
+ * Puts a stopped rebase back to "the state saved, then its git checkout of the
+ * tag killed after writing `written` and before writing its index".
+ */
+async function rewindToCheckout(fx: ProjectFixture, written: FileTree): Promise<void> {
+  const state = readStateFile(fx);
+  await fx.upstreamRepo.run(['am', '--abort']);
+  await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '--detach', state.orig.head]);
+  await fx.upstreamRepo.run(['branch', '-D', state.branch]);
+  state.patches = state.patches.map((p) => ({ name: p.name, subject: p.subject, file: p.file, status: 'pending' }));
+  fs.writeFileSync(statePath(fx), JSON.stringify(state));
+  writeTree(fx.upstreamRepo.dir, written);
 }
 
 function v15Store(): string[] {
@@ -207,6 +207,54 @@ describe('edit', () => {
       assert.equal(await fx.upstreamRepo.out(['rev-parse', `refs/heads/${WORK_BRANCH}`]), mine);
     },
   );
+
+  it('edit --force when a patch does not apply stops there as a git am session; the next edit names it and git am --abort, and a branch at the pin holds nothing to keep', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'build-python-only.patch');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('-_py_extension = ["metadata_store_extension.so"]', '-_py_extension = ["something else"]'));
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'my local edit\n' });
+    const res = await edit({ project: fx.project, force: true }, deps());
+    assert.equal(res.status, 'stopped');
+    assert.equal(res.stopped!.patch, 'build-python-only.patch');
+    assert.deepEqual(res.commits.map((c) => c.patch), ['WORKSPACE.patch']);
+    assert.equal(res.savedTo, 'stash@{0} (git -C upstream stash list)');
+    assert.match(res.next!, /git -C upstream am --continue/);
+    const err = await rejection(() => edit({ project: fx.project }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.match(err.message, /^a git am session is open in upstream\/ \(an edit that stopped at a patch which does not apply, or your own\); edit would overwrite it$/);
+    const aborted = await runHinted(fx.root, err.hint, 'git -C upstream am --abort');
+    assert.equal(aborted.code, 0, aborted.stderr);
+    // What the bug left: mlmd-remote/work at the pin, HEAD elsewhere. That is nothing to keep.
+    assert.equal(await fx.upstreamRepo.out(['rev-parse', `refs/heads/${WORK_BRANCH}`]), up.pin);
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--detach', up.pin]);
+    const second = await edit({ project: fx.project }, deps());
+    assert.equal(second.status, 'stopped', 'the patch still does not apply, and nothing refused');
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+my local edit$/m, 'the forced edit saved the local edit');
+  });
+
+  it('check\'s fix for a patch that does not apply works: edit stops at it, the maintainer makes its change, git am --continue, export; check passes', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'build-python-only.patch');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('-_py_extension = ["metadata_store_extension.so"]', '-_py_extension = ["something else"]'));
+    const checked = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(checked.code, 4);
+    assert.match(checked.stdout, /^Fix: mlmd-remote edit stops at build-python-only\.patch/m);
+    const fix = checked.stdout.split('\n').find((l) => l.startsWith('Fix: '))!;
+    const edited = await runHinted(fx.root, fix, 'mlmd-remote edit');
+    assert.equal(edited.code, 4, edited.stderr);
+    assert.match(edited.stdout, /stopped at build-python-only\.patch, which does not apply/);
+    // The change the patch means, made by hand.
+    writeTree(fx.upstreamRepo.dir, { 'ml_metadata/BUILD': MAIN_SERIES.patches[0]!.files['ml_metadata/BUILD'] as string });
+    assert.equal((await runHinted(fx.root, fix, 'git -C upstream add', ['ml_metadata/BUILD'])).code, 0);
+    const cont = await runHinted(fx.root, fix, 'git -C upstream am --continue');
+    assert.equal(cont.code, 0, cont.stderr);
+    const exported = await runHinted(fx.root, fix, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /~ updated build-python-only\.patch/);
+    const after = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(after.code, 0, after.stdout + after.stderr);
+  });
+
 });
 
 // ---------------------------------------------------------------------------
@@ -287,6 +335,18 @@ describe('export', () => {
     assert.ok(err instanceof PatchError, String(err));
     assert.equal(err.exitCode, 4);
     assert.equal(err.message, `commit ${commit.slice(0, 12)} lacks the header field Why`);
+    assertSameBytes(seriesFiles(fx.root), before);
+  });
+
+  it('an empty commit on the work branch is named, and the hint\'s way to drop it works', async () => {
+    const fx = await edited();
+    const before = seriesFiles(fx.root);
+    const empty = await fx.upstreamRepo.commit({}, patchMessage('nothing: at all', { why: 'none', upstreamStatus: 'Pending', dropWhen: 'never' }));
+    const err = await rejection(() => exportSeries({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.equal(err.message, `commit ${empty.slice(0, 12)} changes no file, so it makes no patch`);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream reset --hard HEAD^')).code, 0);
+    assert.equal((await exportSeries({ project: fx.project }, deps())).changesNothing, true);
     assertSameBytes(seriesFiles(fx.root), before);
   });
 
@@ -446,6 +506,120 @@ describe('check', () => {
     assert.equal(res.problems.length, 1);
     assert.ok(res.problems[0]!.startsWith('build-python-only.patch does not apply: '), res.problems[0]);
     assert.ok(res.problems[0]!.includes('ml_metadata/BUILD'), res.problems[0]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Every hint names a command that works in the state it is given in: these
+// tests run the command the hint names, as it names it.
+
+describe('hints that work', () => {
+  it('check\'s fix for a patch file that export would rewrite works: edit, then export', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'setup-pure-wheel.patch');
+    fs.writeFileSync(file, (await up.work.run(['format-patch', '-1', '--stdout', up.seriesCommits.get(MAIN_SERIES)![3]!])).stdout);
+    const checked = await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check');
+    assert.equal(checked.code, 4);
+    const fix = checked.stdout.split('\n').find((l) => l.startsWith('Fix: '))!;
+    assert.equal((await runHinted(fx.root, fix, 'mlmd-remote edit')).code, 0);
+    assert.equal((await runHinted(fx.root, fix, 'mlmd-remote export')).code, 0);
+    assert.equal((await runHinted(fx.root, 'mlmd-remote check', 'mlmd-remote check')).code, 0);
+  });
+
+  it('a truncated patch file: both ways the hint names bring it back (git checkout HEAD, or export from its commit)', async () => {
+    const fx = await makeMaintainerProject(up);
+    const file = path.join(fx.root, 'patches', 'metadata-store-grpc-only.patch');
+    const whole = fs.readFileSync(file);
+    const truncate = () => fs.writeFileSync(file, whole.subarray(0, whole.length - 40));
+    truncate();
+    const err = await rejection(() => check({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.match(err.message, /truncated|ends early/);
+    assert.equal(err.hint, 'restore it from the last commit (git checkout HEAD -- patches/metadata-store-grpc-only.patch); or, when upstream/ holds the series as commits (on mlmd-remote/work after mlmd-remote edit), write it again from its commit with mlmd-remote export');
+    assert.equal((await runHinted(fx.root, err.hint, 'git checkout HEAD -- patches/metadata-store-grpc-only.patch')).code, 0);
+    assert.equal((await check({ project: fx.project }, deps())).ok, true);
+    // With the series as commits in upstream/, export writes it again, byte for byte.
+    await edit({ project: fx.project }, deps());
+    truncate();
+    const exported = await runHinted(fx.root, err.hint, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.ok(fs.readFileSync(file).equals(whole));
+    assert.equal((await check({ project: fx.project }, deps())).ok, true);
+  });
+
+  it('a dirty upstream/: the hint\'s stash lets the refused command run, and its way to a patch (stash, edit, stash pop, commit, export) works', async () => {
+    const fx = await makeMaintainerProject(up);
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'my local edit\n' });
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.equal(err.hint, 'set the changes aside with: git -C upstream stash push --include-untracked; to make them a patch instead, stash them, run mlmd-remote edit, git -C upstream stash pop, commit them (with Why/Upstream-Status/Drop-When in the message), then mlmd-remote export; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds');
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await runHinted(fx.root, err.hint, 'mlmd-remote edit')).code, 0);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash pop')).code, 0);
+    assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, 'README.md'), 'utf8'), 'my local edit\n');
+    await fx.upstreamRepo.run(['commit', '--quiet', '-am', patchMessage('readme: mine', { why: 'mine', upstreamStatus: 'Pending', dropWhen: 'never' })]);
+    const exported = await runHinted(fx.root, err.hint, 'mlmd-remote export');
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /\+ added {3}readme-mine\.patch/);
+    assert.equal((await check({ project: loadProject(fx.root, { exact: true }) }, deps())).ok, true);
+  });
+
+  it('rebase after edit plus an untracked file says what is there: the exported series and the untracked file; the hint\'s stash lets it run', async () => {
+    const fx = await edited();
+    writeTree(fx.upstreamRepo.dir, { 'notes.txt': 'my notes\n' });
+    const head = await fx.upstreamRepo.head();
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.equal(err.message, `upstream/ holds work that rebase would overwrite: at ${head.slice(0, 12)}: 4 commit(s) on the pin that the patch files already hold, and 1 uncommitted change(s) on top (notes.txt (untracked))`);
+    assert.equal(err.hint, 'set the changes aside with: git -C upstream stash push --include-untracked; or make them a patch: git -C upstream add -A && git -C upstream commit (with Why/Upstream-Status/Drop-When in the message), then mlmd-remote export; or re-run with --force, which saves it first (a stash or a backup branch) and then proceeds');
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps())).status, 'done');
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '--include-untracked', '--name-only', 'stash@{0}']), /^notes\.txt$/m);
+  });
+
+  it('the same after edit, made a patch as the hint\'s other way says: add, commit, export', async () => {
+    const fx = await edited();
+    writeTree(fx.upstreamRepo.dir, { 'notes.txt': 'my notes\n' });
+    const err = await rejection(() => rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps()));
+    const made = await runHinted(fx.root, (err as RefusedError).hint, 'git -C upstream add -A && git -C upstream commit', ['--quiet', '-m', patchMessage('notes: mine', { why: 'mine', upstreamStatus: 'Pending', dropWhen: 'never' })]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await runHinted(fx.root, (err as RefusedError).hint, 'mlmd-remote export')).code, 0);
+    assert.deepEqual(fs.readFileSync(fx.project.seriesFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), [...MAIN_NAMES.slice(1), 'notes-mine.patch']);
+  });
+
+  it('the pin disagreeing with itself after a rebase (mlmd-remote.json put back by hand): both ways the hint names work, a staged submodule pointer included', async () => {
+    for (const way of ['back', 'keep'] as const) {
+      const fx = await makeMaintainerProject(up);
+      assert.equal((await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps())).status, 'done');
+      await fx.superRepo.run(['checkout', '--', 'mlmd-remote.json']);
+      const project = loadProject(fx.root, { exact: true });
+      const err = await rejection(() => readPin(project, deps().git));
+      assert.ok(err instanceof SupplyChainError, String(err));
+      assert.equal(err.hint, `to go back to the pin of the last commit: git checkout HEAD -- mlmd-remote.json upstream (the staged submodule pointer too), then mlmd-remote sync; to keep the pin mlmd-remote.json names: git update-index --cacheinfo 160000,${up.pin},upstream`);
+      if (way === 'back') {
+        // The old hint's git checkout -- leaves the staged pointer as it is.
+        await git(fx.root, ['checkout', '--', 'mlmd-remote.json', 'upstream']);
+        assert.ok((await rejection(() => readPin(project, deps().git))) instanceof SupplyChainError);
+        assert.equal((await runHinted(fx.root, err.hint, 'git checkout HEAD -- mlmd-remote.json upstream')).code, 0);
+        const synced = await runHinted(fx.root, err.hint, 'mlmd-remote sync');
+        assert.equal(synced.code, 0, synced.stderr);
+        assert.equal(await fx.upstreamRepo.head(), up.pin);
+        assert.equal(await fx.upstreamRepo.status(), '');
+        assert.equal(await fx.superRepo.status(), '');
+      } else {
+        assert.equal((await runHinted(fx.root, err.hint, `git update-index --cacheinfo 160000,${up.pin},upstream`)).code, 0);
+        assert.deepEqual(await readPin(project, deps().git), { tag: 'v1.0.0', commit: up.pin });
+      }
+    }
+  });
+
+  it('the pin disagreeing with itself in the middle of a rebase: the hint says continue or abort, and abort works', async () => {
+    const { fx } = await stopped();
+    await fx.superRepo.run(['update-index', '--cacheinfo', `160000,${up.tags['v1.5.0']},upstream`]);
+    const err = await rejection(() => readPin(fx.project, deps().git));
+    assert.equal((err as SupplyChainError).hint, 'a rebase has not finished: finish it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort');
+    assert.equal((await runHinted(fx.root, (err as SupplyChainError).hint, 'mlmd-remote rebase --abort')).code, 0);
+    assert.deepEqual(await readPin(fx.project, deps().git), { tag: 'v1.0.0', commit: up.pin });
   });
 });
 
@@ -629,43 +803,81 @@ describe('rebase', () => {
     },
   );
 
-  it('a conflict resolved by taking upstream\'s side entirely drops the patch', async () => {
+  it('a conflict resolved by taking upstream\'s side entirely does not drop the patch: v1.5.0 does not have its change, so the conflict comes back', async () => {
     const { fx } = await stopped();
+    const before = seriesFiles(fx.root);
     await fx.upstreamRepo.run(['checkout', 'HEAD', '--', STORE_PATH]);
     assert.equal(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), joinLines(v15Store()));
-    const done = await rebaseContinue({ project: fx.project }, deps());
-    assert.equal(done.status, 'done');
-    assert.deepEqual(statuses(done), [
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), [
       ['WORKSPACE.patch', 'clean'],
       ['build-python-only.patch', 'clean'],
-      ['metadata-store-grpc-only.patch', 'dropped'],
-      ['setup-pure-wheel.patch', 'clean'],
+      ['metadata-store-grpc-only.patch', 'conflicted'],
+      ['setup-pure-wheel.patch', 'pending'],
     ]);
-    assert.equal(done.patches[2]!.commit, undefined);
-    assert.deepEqual(done.export!.removed, ['metadata-store-grpc-only.patch']);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(['build-python-only.patch', 'setup-pure-wheel.patch']));
-    assert.equal(fs.existsSync(path.join(fx.root, 'patches', 'metadata-store-grpc-only.patch')), false);
-    assert.equal(await fx.upstreamRepo.blob(`refs/heads/${done.branch}:${STORE_PATH}`), joinLines(v15Store()));
-    assert.equal(await fx.upstreamRepo.out(['rev-list', '--count', `${up.tags['v1.5.0']}..refs/heads/${done.branch}`]), '3');
+    assert.match(again.next!, /^metadata-store-grpc-only\.patch was not kept: the resolution holds none of its change, and v1\.5\.0 does not have it, so it stays in the series/);
+    assert.match(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), /^<<<<<<< /m, 'the conflict is back');
+    assertSameBytes(seriesFiles(fx.root), before);
+    // Resolving it for real finishes, with the patch still in the series.
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    const done = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(done.status, 'done');
+    assert.equal(done.patches[2]!.status, 'resolved');
+    assert.deepEqual(done.export!.removed, []);
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES.slice(1)));
   });
 
   it(
-    'a conflicted patch skipped by hand (git am --skip) is reported dropped, not resolved',
+    'a conflicted patch skipped by hand (git am --skip) is not dropped either: --continue replays it and stops at its conflict again',
     async () => {
       const { fx } = await stopped();
+      const before = seriesFiles(fx.root);
       await fx.upstreamRepo.run(['am', '--skip']);
-      const done = await rebaseContinue({ project: fx.project }, deps());
-      assert.equal(done.status, 'done');
-      assert.deepEqual(done.export!.removed, ['metadata-store-grpc-only.patch']);
-      assert.deepEqual(statuses(done), [
-        ['WORKSPACE.patch', 'clean'],
-        ['build-python-only.patch', 'clean'],
-        ['metadata-store-grpc-only.patch', 'dropped'],
-        ['setup-pure-wheel.patch', 'clean'],
-      ]);
-      assert.equal(done.patches[2]!.commit, undefined);
+      const again = await rebaseContinue({ project: fx.project }, deps());
+      assert.equal(again.status, 'stopped');
+      assert.equal(again.patches[2]!.status, 'conflicted');
+      assert.deepEqual(again.patches[2]!.conflict!.files, [{ path: STORE_PATH, hunks: [{ startLine: 31, endLine: 37 }] }]);
+      assert.match(again.next!, /was not kept/);
+      assertSameBytes(seriesFiles(fx.root), before);
+      assert.ok(fs.existsSync(path.join(fx.root, '.git', 'modules', 'upstream', 'rebase-apply')), 'the git am session is open again');
     },
   );
+
+  it('finishing never takes a patch out of the series that is not proven upstream (a commit missing from the branch)', async () => {
+    const { fx } = await stopped();
+    const before = seriesFiles(fx.root);
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    await fx.upstreamRepo.run(['am', '--continue']);
+    // The resolution's commit goes missing from the branch (a hand reset), and the state says it was resolved.
+    const state = readStateFile(fx);
+    state.patches[2] = { ...state.patches[2]!, status: 'resolved' };
+    state.patches[3] = { ...state.patches[3]!, status: 'clean' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    await fx.upstreamRepo.run(['reset', '--quiet', '--hard', 'HEAD^']);
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof MlmdError, String(err));
+    assert.equal(err.message, 'finishing the rebase would take metadata-store-grpc-only.patch, setup-pure-wheel.patch out of the series, but v1.5.0 does not have their change');
+    assertSameBytes(seriesFiles(fx.root), before);
+    assert.ok(fs.existsSync(statePath(fx)), 'the rebase is still in progress');
+    assert.equal((await rebaseAbort({ project: fx.project }, deps())).status, 'aborted');
+    assertSameBytes(seriesFiles(fx.root), before);
+  });
+
+
+  it('a resolution left unstaged is named, not taken for an empty one', async () => {
+    const { fx } = await stopped();
+    await fx.upstreamRepo.run(['checkout', 'HEAD', '--', STORE_PATH]);
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assert.equal(err.message, `the resolution of metadata-store-grpc-only.patch is not staged (${STORE_PATH})`);
+    assert.equal(err.hint, 'git -C upstream add the files, then mlmd-remote rebase --continue');
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    assert.equal((await rebaseContinue({ project: fx.project }, deps())).status, 'done');
+  });
 
   it(
     'WORKSPACE.patch already upstream: the next patch keeps its own name and file',
@@ -896,6 +1108,144 @@ describe('rebase', () => {
     ]);
     assertSameBytes(seriesFiles(fx.root), before);
     assert.ok(fs.readFileSync(path.join(fx.root, 'patches', 'windows-crlf-batch-files.patch')).includes(Buffer.from('+set TARGET=//ml_metadata:move_generated_files\r\n')));
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Nothing lost, ever: a patch leaves the series only as already upstream, with
+// proof; an interrupted run is recovered by the next; every hint names a
+// command that works in the state it is given in (and these tests run it).
+
+describe('nothing lost', () => {
+  it('a replay interrupted inside git am (its start recorded, the am session open) is rolled back and replayed: the same conflict, and no patch is ever dropped', async () => {
+    const { fx, res } = await stopped();
+    const before = seriesFiles(fx.root);
+    // What a run interrupted in the middle of the patch's git am --3way leaves: the session open, the patch not recorded.
+    const state = readStateFile(fx);
+    state.inFlight = { index: 2, head: state.patches[2]!.conflict!.head };
+    state.patches[2] = { name: state.patches[2]!.name, subject: state.patches[2]!.subject, file: state.patches[2]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    const d = deps();
+    const again = await rebaseContinue({ project: fx.project }, d);
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), statuses(res), 'exactly where the uninterrupted run stopped');
+    assert.deepEqual(again.patches[2]!.conflict!.files, res.patches[2]!.conflict!.files);
+    assert.ok(d.log.lines.includes(`warn the replay of metadata-store-grpc-only.patch was interrupted; it starts again from ${state.inFlight.head.slice(0, 12)}`), d.log.lines.join('\n'));
+    // And a second --continue with nothing resolved does not drop it.
+    const err = await rejection(() => rebaseContinue({ project: fx.project }, deps()));
+    assert.ok(err instanceof PatchError, String(err));
+    assertSameBytes(seriesFiles(fx.root), before);
+
+    // Killed harder: the merge's result (conflict markers) in the patch's file, and no git am session to abort.
+    const killed = readStateFile(fx);
+    killed.inFlight = { index: 2, head: killed.patches[2]!.conflict!.head };
+    killed.patches[2] = { name: killed.patches[2]!.name, subject: killed.patches[2]!.subject, file: killed.patches[2]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(killed));
+    fs.rmSync(path.join(fx.root, '.git', 'modules', 'upstream', 'rebase-apply'), { recursive: true, force: true });
+    assert.match(fs.readFileSync(path.join(fx.upstreamRepo.dir, STORE_PATH), 'utf8'), /^<<<<<<< /m);
+    const third = await rebaseContinue({ project: fx.project }, deps());
+    assert.deepEqual(statuses(third), statuses(res));
+    assert.deepEqual(third.patches[2]!.conflict!.files, res.patches[2]!.conflict!.files);
+  });
+
+  it('a replay interrupted after its commit, before it was recorded, is replayed to the same commit', async () => {
+    const { fx, res } = await stopped();
+    const state = readStateFile(fx);
+    await fx.upstreamRepo.run(['am', '--abort']);
+    // build-python-only.patch committed by git am, and the run killed before it recorded that.
+    state.inFlight = { index: 1, head: res.patches[0]!.commit! };
+    await fx.upstreamRepo.run(['checkout', '--quiet', '--force', '-B', state.branch, res.patches[1]!.commit!]);
+    for (const i of [1, 2, 3]) state.patches[i] = { name: state.patches[i]!.name, subject: state.patches[i]!.subject, file: state.patches[i]!.file, status: 'pending' };
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'stopped');
+    assert.deepEqual(statuses(again), statuses(res));
+    assert.equal(again.patches[1]!.commit, res.patches[1]!.commit, 'git am makes the same commit again');
+  });
+
+  it('a finish interrupted after it checked out the new pin finishes on --continue, exporting from the branch, not from HEAD', async () => {
+    const { fx } = await stopped();
+    writeTree(fx.upstreamRepo.dir, { [STORE_PATH]: joinLines(patchedStore(v15Store())) });
+    await fx.upstreamRepo.run(['add', STORE_PATH]);
+    const saved = path.join(tempDir('rebase-state'), 'rebase');
+    fs.cpSync(path.dirname(statePath(fx)), saved, { recursive: true });
+    const done = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(done.status, 'done');
+    const after = seriesFiles(fx.root);
+    // The state of a finish that got as far as the checkout (HEAD at the tag) and no further.
+    fs.cpSync(saved, path.dirname(statePath(fx)), { recursive: true });
+    const state = readStateFile(fx);
+    state.patches = done.patches as StateFile['patches'];
+    fs.writeFileSync(statePath(fx), JSON.stringify(state));
+    assert.equal(await fx.upstreamRepo.head(), up.tags['v1.5.0']);
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.equal(again.status, 'done');
+    assertSameBytes(seriesFiles(fx.root), after);
+    assert.equal(fs.existsSync(statePath(fx)), false);
+  });
+
+  it('--abort after a checkout interrupted halfway removes the files of the tag that the index did not know, keeps the maintainer\'s, and the next rebase starts', async () => {
+    const fx = await makeMaintainerProject(up);
+    const upBefore = await upstreamSnapshot(fx.upstreamRepo);
+    const superBefore = seriesFiles(fx.root);
+    await stopped(fx, 'v1.7.0');
+    await rewindToCheckout(fx, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n' });
+    assert.match(await fx.upstreamRepo.status(), /^\?\? ml_metadata\/tools\/resolver\/resolver\.py$/m);
+    const res = await rebaseAbort({ project: fx.project }, deps());
+    assert.equal(res.status, 'aborted');
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), upBefore);
+    assert.equal(fs.existsSync(path.join(fx.upstreamRepo.dir, 'ml_metadata/tools')), false, 'no empty directories left either');
+    assertSameBytes(seriesFiles(fx.root), superBefore);
+    const again = await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps());
+    assert.equal(again.status, 'done');
+
+    // A file of the maintainer's made after the interruption stays, and the abort says so.
+    const fx2 = await makeMaintainerProject(up);
+    await stopped(fx2, 'v1.7.0');
+    await fx2.upstreamRepo.run(['am', '--abort']);
+    writeTree(fx2.upstreamRepo.dir, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT, 'ml_metadata/tools/notes.txt': 'mine\n' });
+    const d = deps();
+    await rebaseAbort({ project: fx2.project }, d);
+    assert.equal(fs.existsSync(path.join(fx2.upstreamRepo.dir, NEW_IN_1_7)), false);
+    assert.equal(fs.readFileSync(path.join(fx2.upstreamRepo.dir, 'ml_metadata/tools/notes.txt'), 'utf8'), 'mine\n');
+    assert.ok(d.log.lines.some((l) => l.startsWith('done Abort the rebase to v1.7.0: back at v1.0.0; upstream/ is at the pin with 1 changed file(s)') && l.endsWith('kept files the rebase did not write: ml_metadata/tools/notes.txt')), d.log.lines.join('\n'));
+  });
+
+  it('--continue after a checkout interrupted halfway goes on from the tag, as if uninterrupted', async () => {
+    const fx = await makeMaintainerProject(up);
+    const { res } = await stopped(fx, 'v1.7.0');
+    await rewindToCheckout(fx, { [NEW_IN_1_7]: NEW_IN_1_7_CONTENT });
+    const again = await rebaseContinue({ project: fx.project }, deps());
+    assert.deepEqual(statuses(again), statuses(res));
+    assert.deepEqual(again.patches.map((p) => p.commit), res.patches.map((p) => p.commit));
+  });
+
+  it('an interrupted apply (its record left, upstream/ half-written) is put back by the next command, exactly', async () => {
+    const fx = await makeMaintainerProject(up);
+    const before = await upstreamSnapshot(fx.upstreamRepo);
+    const applied = await apply({ project: fx.project }, deps());
+    const after = await upstreamSnapshot(fx.upstreamRepo);
+    // Back to the pin, then half of the series' files written by a checkout that was killed.
+    await sync({ project: fx.project }, deps());
+    const { beginIntent } = await import('../src/interrupted.ts');
+    await beginIntent(fx.project, deps().git, { command: 'apply', targets: [await fx.upstreamRepo.out(['rev-parse', `${up.pin}^{tree}`]), applied.tree!] });
+    writeTree(fx.upstreamRepo.dir, { WORKSPACE: 'workspace(name = "ml_metadata")\n' });
+    const d = deps();
+    const again = await apply({ project: fx.project }, d);
+    assert.equal(again.changed, true);
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), after);
+    assert.ok(d.log.lines.some((l) => /^warn an interrupted mlmd-remote apply \(pid \d+, .*\) left upstream\/ half-changed; it is back as it was before that run$/.test(l)), d.log.lines.join('\n'));
+    // A change the interrupted run did not make is never thrown away: refused, with the way out.
+    await sync({ project: fx.project }, deps());
+    assert.deepEqual(await upstreamSnapshot(fx.upstreamRepo), before);
+    await beginIntent(fx.project, deps().git, { command: 'apply', targets: [applied.tree!] });
+    writeTree(fx.upstreamRepo.dir, { 'README.md': 'mine\n' });
+    const err = await rejection(() => apply({ project: fx.project }, deps()));
+    assert.ok(err instanceof RefusedError, String(err));
+    assert.match(err.message, /^an interrupted mlmd-remote apply \(pid \d+, .*\) was changing upstream\/, and upstream\/ has changed since in ways that run did not make \(README\.md\)$/);
+    assert.equal((await runHinted(fx.root, err.hint, 'git -C upstream stash push --include-untracked')).code, 0);
+    assert.equal((await apply({ project: fx.project }, deps())).changed, true);
+    assert.match(await fx.upstreamRepo.out(['stash', 'show', '-p', 'stash@{0}']), /^\+mine$/m);
   });
 });
 

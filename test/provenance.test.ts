@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { provenanceStatement, updateSha256Sums, writeProvenance, type ProvenanceInput } from '../src/provenance.ts';
+import { MlmdError, UsageError } from '../src/errors.ts';
+import { checkDistDir, provenanceStatement, updateSha256Sums, writeProvenance, type ProvenanceInput } from '../src/provenance.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-prov-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -44,5 +45,38 @@ describe('supply-chain files', () => {
     updateSha256Sums(dir, 'a.whl', '2'.repeat(64));
     const file = updateSha256Sums(dir, 'b.whl', '3'.repeat(64));
     assert.equal(fs.readFileSync(file, 'utf8'), `${'2'.repeat(64)}  a.whl\n${'3'.repeat(64)}  b.whl\n`);
+  });
+});
+
+describe('when dist/ cannot take SHA256SUMS or the provenance', () => {
+  it('updateSha256Sums and writeProvenance fail with a plain error (exit 1) and a hint, leaving no partial file', () => {
+    const dist = fs.mkdtempSync(path.join(dir, 'dist-'));
+    fs.mkdirSync(path.join(dist, 'SHA256SUMS'));
+    assert.throws(
+      () => updateSha256Sums(dist, 'pkg-1.0-py3-none-any.whl', 'a'.repeat(64)),
+      (err: unknown) => {
+        assert.ok(err instanceof MlmdError, String(err));
+        assert.equal(err.exitCode, 1);
+        assert.equal(err.message, `cannot write ${dist}/SHA256SUMS: ${dist}/SHA256SUMS is a directory; pkg-1.0-py3-none-any.whl is in ${dist}, but SHA256SUMS was not updated (nothing half-written was left)`);
+        assert.match(err.hint!, /^make SHA256SUMS a writable file again/);
+        return true;
+      },
+    );
+    fs.mkdirSync(path.join(dist, `${input.wheel.name}.provenance.json`));
+    assert.throws(() => writeProvenance(dist, input), (err: unknown) => err instanceof MlmdError && /provenance\.json is a directory/.test(err.message));
+    assert.deepEqual(fs.readdirSync(dist).sort(), ['SHA256SUMS', `${input.wheel.name}.provenance.json`]);
+    assert.deepEqual(fs.readdirSync(path.join(dist, 'SHA256SUMS')), []);
+  });
+
+  it('checkDistDir refuses before a build starts (UsageError, exit 2): SHA256SUMS a directory, dist/ a file or under one', () => {
+    const dist = fs.mkdtempSync(path.join(dir, 'dist-'));
+    checkDistDir(dist);
+    checkDistDir(path.join(dist, 'not', 'yet'));
+    assert.equal(fs.existsSync(path.join(dist, 'not')), false, 'nothing is created by the check');
+    fs.mkdirSync(path.join(dist, 'SHA256SUMS'));
+    assert.throws(() => checkDistDir(dist), (err: unknown) => err instanceof UsageError && err.message === `${dist}/SHA256SUMS is not a file, so build cannot record the wheel's checksum there` && err.hint === `move it away (mv ${dist}/SHA256SUMS ${dist}/SHA256SUMS.old), or build into another directory with --dist DIR`);
+    const file = path.join(dist, 'plain');
+    fs.writeFileSync(file, 'x');
+    assert.throws(() => checkDistDir(path.join(file, 'dist')), (err: unknown) => err instanceof UsageError && err.exitCode === 2 && err.message === `cannot use ${file}/dist as the output directory: ${file} is a file`);
   });
 });

@@ -110,8 +110,35 @@ describe('inspectUpstream', () => {
     assert.deepEqual(state, { kind: 'exported', head: commit, tree: series.tree, commitsAhead: 1 });
     assert.equal(isDisposable(state), true);
     assert.equal((await inspectUpstream(git, repo.dir, pin)).kind, 'diverged', 'without the series tree');
-    writeTree(repo.dir, { 'README.md': 'more work\n' });
-    assert.equal((await inspectUpstream(git, repo.dir, pin, series.tree)).kind, 'diverged', 'with uncommitted work on top');
+    writeTree(repo.dir, { 'README.md': 'more work\n', 'notes.txt': 'mine\n' });
+    const dirty = await inspectUpstream(git, repo.dir, pin, series.tree);
+    assert.equal(dirty.kind, 'modified', 'uncommitted work on top of the series');
+    assert.equal(isDisposable(dirty), false);
+    // What is really there: the series' commits, and the maintainer's uncommitted changes (an untracked file among them).
+    assert.equal(describeState(dirty), `at ${commit.slice(0, 12)}: 1 commit(s) on the pin that the patch files already hold, and 2 uncommitted change(s) on top (README.md, notes.txt (untracked))`);
+    // Without the series, the same commits are not known to be it.
+    const unknown = await inspectUpstream(git, repo.dir, pin);
+    assert.equal(unknown.kind, 'diverged');
+    assert.equal(describeState(unknown), `at ${commit.slice(0, 12)}, not the pin (1 commit(s) on top of it), and 2 uncommitted change(s) (README.md, notes.txt (untracked))`);
+  });
+
+  it('is elsewhere, and disposable, at another upstream tag with its work tree held by a branch (as after a rebase)', async () => {
+    const { repo, pin } = await checkout();
+    const next = await repo.commit({ 'README.md': 'release 2\n' }, 'upstream 2');
+    await repo.run(['tag', 'v2.0.0', next]);
+    await repo.run(['checkout', '--quiet', '--detach', next]);
+    const clean = await inspectUpstream(git, repo.dir, pin);
+    assert.deepEqual(clean, { kind: 'elsewhere', head: next, tree: clean.kind === 'elsewhere' ? clean.tree : '', tag: 'v2.0.0', keptBy: null });
+    assert.equal(isDisposable(clean), true);
+    const series = await repo.commit({ 'src/code.py': 'print(2)\n' }, 'the series on 2');
+    await repo.run(['branch', 'mlmd-remote/rebase-v2.0.0', series]);
+    await repo.run(['checkout', '--quiet', '--detach', next]);
+    await repo.run(['read-tree', '--reset', '-u', `${series}^{tree}`]);
+    const applied = await inspectUpstream(git, repo.dir, pin);
+    assert.equal(applied.kind, 'elsewhere');
+    assert.equal(describeState(applied), `at ${next.slice(0, 12)}, upstream's own (in v2.0.0), not the pin; its work tree is what branch mlmd-remote/rebase-v2.0.0 holds`);
+    writeTree(repo.dir, { 'src/code.py': 'print(4)\n' });
+    assert.equal((await inspectUpstream(git, repo.dir, pin)).kind, 'diverged', 'a change no branch holds is work');
   });
 
   it('does not count build outputs (bazel-out symlink, generated _pb2 modules, build/, dist/, egg-info) as work', async () => {
@@ -319,8 +346,11 @@ describe('describeState / isDisposable', () => {
       { kind: 'exported', head: h, tree: h, commitsAhead: 2 },
       { kind: 'diverged', head: h, tree: h, commitsAhead: 0 },
       { kind: 'diverged', head: h, tree: h, commitsAhead: 3 },
+      { kind: 'modified', head: h, tree: h, changed: ['a', 'n'], untracked: ['n'], onSeries: { commitsAhead: 5 } },
+      { kind: 'diverged', head: h, tree: h, commitsAhead: 1, changed: ['n'], untracked: ['n'] },
+      { kind: 'elsewhere', head: h, tree: h, tag: 'v2', keptBy: null },
     ];
-    assert.deepEqual(states.map(isDisposable), [true, true, true, false, true, false, false]);
+    assert.deepEqual(states.map(isDisposable), [true, true, true, false, true, false, false, false, false, true]);
     assert.deepEqual(states.map(describeState), [
       'not checked out',
       'at the pin ffffffffffff, unchanged',
@@ -329,6 +359,9 @@ describe('describeState / isDisposable', () => {
       'at ffffffffffff: 2 commit(s) on the pin that the patch files already hold',
       'at ffffffffffff, not the pin',
       'at ffffffffffff, not the pin (3 commit(s) on top of it)',
+      'at ffffffffffff: 5 commit(s) on the pin that the patch files already hold, and 2 uncommitted change(s) on top (a, n (untracked))',
+      'at ffffffffffff, not the pin (1 commit(s) on top of it), and 1 uncommitted change(s) (n (untracked))',
+      "at ffffffffffff, upstream's own (in v2), not the pin, unchanged",
     ]);
   });
 });

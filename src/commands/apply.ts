@@ -4,12 +4,17 @@ import { applySeries, readSeries, type ApplyResult } from '../series.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';
+import { InterruptedError } from '../exec.js';
+import { beginIntent, recoverInterrupted } from '../interrupted.js';
+import { checkPinnedTagIfGiven } from './sync.js';
 
 export interface ApplyOptions {
   project: Project;
   /** Work on a scratch index only; change nothing. */
   check?: boolean;
   force?: boolean;
+  /** Check the pinned tag at this URL first (also MLMD_REMOTE_UPSTREAM_URL). */
+  url?: string;
 }
 
 export interface ApplyCommandResult extends ApplyResult {
@@ -39,7 +44,8 @@ export async function upstreamState(project: Project, deps: Deps, pinCommit: str
     try {
       const applied = await applySeries({ git: deps.git, repoDir: project.upstreamDir, baseCommit: pinCommit, patches: readSeries(project).patches });
       seriesTree = applied.tree;
-    } catch {
+    } catch (err) {
+      if (err instanceof InterruptedError) throw err;
       // A series that cannot be read cannot describe the checkout either.
     }
   }
@@ -47,6 +53,9 @@ export async function upstreamState(project: Project, deps: Deps, pinCommit: str
   // Same tree is not enough for commits: their messages or their split may hold unexported work.
   if (state.kind === 'exported' && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
     return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.commitsAhead };
+  }
+  if (state.kind === 'modified' && state.onSeries && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
+    return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.onSeries.commitsAhead, changed: state.changed, untracked: state.untracked };
   }
   return state;
 }
@@ -56,7 +65,8 @@ export async function exportChangesNothing(project: Project, deps: Deps, pinComm
   try {
     const plan = await planExport({ git: deps.git, repoDir: project.upstreamDir, base: pinCommit, head, oldPatches: readSeries(project).patches });
     return planChangesNothing(plan);
-  } catch {
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
     return false; // not exportable as it is (a merge, a missing trailer): it is work to keep
   }
 }
@@ -67,6 +77,7 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
   const { git, log } = deps;
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await checkPinnedTagIfGiven(project, deps, pin, opts.url);
   const series = readSeries(project);
   const step = log.step(`${opts.check ? 'Check' : 'Apply'} ${series.patches.length} patches on ${pin.tag}`);
   const result = await applySeries({
@@ -85,6 +96,7 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
     step.done('all patches apply');
     return { ...base, mode: 'check', changed: false };
   }
+  await recoverInterrupted(project, deps, { pin: pin.commit, force: opts.force });
   const state = await inspectUpstream(git, project.upstreamDir, pin.commit, result.tree);
   if (state.kind === 'applied') {
     step.done('already applied');
@@ -97,7 +109,10 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
     step.fail('refused');
     throw err;
   }
+  const pinTree = (await git(project.upstreamDir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+  const done = await beginIntent(project, git, { command: 'apply', targets: [pinTree, result.tree!] });
   await checkoutTree(git, project.upstreamDir, pin.commit, result.tree!);
+  done();
   step.done();
   return { ...base, mode: 'apply', before: describeState(state), savedTo, changed: true };
 }

@@ -9,9 +9,9 @@ import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
 import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';
-import { updateSha256Sums, writeProvenance } from '../provenance.js';
+import { checkDistDir, updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
-import { sync } from './sync.js';
+import { checkPinnedTagIfGiven, sync } from './sync.js';
 
 export interface BuildOptions {
   project: Project;
@@ -69,6 +69,7 @@ export const GENERATE_TARGET = '//ml_metadata:move_generated_files';
 export async function build(opts: BuildOptions, deps: Deps): Promise<BuildResult> {
   const startedOn = new Date().toISOString();
   const distDir = opts.distDir ?? opts.project.distDir;
+  checkDistDir(distDir);
   let result: Omit<BuildResult, 'attestations'>;
   let reproducible: BuildResult['reproducible'];
   if (opts.reproducibleCheck) {
@@ -128,6 +129,8 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
   if (!hasCheckout(project.upstreamDir) || !(await hasCommit(git, project.upstreamDir, pin.commit))) {
     step.progress('upstream/ is not checked out; syncing it first');
     await sync({ project, url: opts.upstreamUrl }, deps);
+  } else {
+    await checkPinnedTagIfGiven(project, deps, pin, opts.upstreamUrl);
   }
   // The commit id is a hash of its content: having the object is having the pinned source.
   const sourceDateEpoch = +(await git(project.upstreamDir, ['show', '-s', '--format=%ct', pin.commit])).stdout.trim();

@@ -5,6 +5,7 @@ import { readPin } from '../upstream.js';
 import { amPatches, scratchClone } from '../workbranch.js';
 import { requireCheckout } from './apply.js';
 import type { Deps } from './deps.js';
+import { checkPinnedTagIfGiven } from './sync.js';
 import { summarizePlan, type ExportResult } from './export.js';
 
 export interface CheckResult {
@@ -22,11 +23,12 @@ export interface CheckResult {
  * The CI guard: the series applies to the pin, and export (from commits made
  * by applying it) would change no file. Works in a scratch clone.
  */
-export async function check(opts: { project: Project }, deps: Deps): Promise<CheckResult> {
+export async function check(opts: { project: Project; url?: string }, deps: Deps): Promise<CheckResult> {
   const { project } = opts;
   const { git, log } = deps;
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await checkPinnedTagIfGiven(project, deps, pin, opts.url);
   const series = readSeries(project);
   const problems: string[] = [];
   let step = log.step(`Apply ${series.patches.length} patches to ${pin.tag}`);

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadProject, writeFileAtomic, type Project } from '../config.js';
-import { MlmdError, UsageError } from '../errors.js';
-import { redactUrl, upstreamUrl, readPin } from '../upstream.js';
+import { UsageError } from '../errors.js';
+import { redactUrl, unreachableUpstream, upstreamUrl, readPin } from '../upstream.js';
 import { newerTags, pickTags, readRemoteTags } from '../tags.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
@@ -51,7 +51,7 @@ export async function nightly(opts: { project: Project; url?: string; prerelease
   const url = upstreamUrl(project, opts.url);
   const step = log.step(`List upstream tags newer than ${pin.tag}`);
   const ls = await git.remote(project.root, ['ls-remote', '--tags', url], { allowFailure: true, timeoutMs: 120_000 });
-  if (!ls.ok) throw new MlmdError(`cannot list the tags of ${redactUrl(url)}: ${ls.stderr.trim().split('\n').pop()}`, { hint: 'use a mirror: --upstream-url or MLMD_REMOTE_UPSTREAM_URL' });
+  if (!ls.ok) throw await unreachableUpstream(git, project.root, url, ls.stderr, opts.url);
   const remoteTags = readRemoteTags(ls.stdout);
   let candidates = newerTags(remoteTags, pin.tag, opts.prereleases ?? false);
   if (opts.tags?.length) {

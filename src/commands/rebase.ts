@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, type Project } from '../config.js';
-import { PatchError, RefusedError, UsageError } from '../errors.js';
+import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
-import { replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
+import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
+import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile, readSeries } from '../series.js';
 import {
   checkoutTree,
@@ -15,8 +16,10 @@ import {
   resolveRemoteTag,
   upstreamUrl,
   workTreeTree,
+  BUILD_OUTPUT_PATHSPECS,
 } from '../upstream.js';
-import { amInProgress, stateDir } from '../workbranch.js';
+import { amInProgress, gitDir, openSession, stateDir } from '../workbranch.js';
+import { withTempIndex } from '../gitindex.js';
 import { requireCheckout, upstreamState } from './apply.js';
 import type { Deps } from './deps.js';
 import { summarizePlan, type ExportResult } from './export.js';
@@ -55,11 +58,14 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   const { git, log } = deps;
   const dir = project.upstreamDir;
   const paths = await statePaths(deps, project);
-  if (readState(paths.file) || (await amInProgress(git, dir))) {
+  if (readState(paths.file)) {
     throw new RefusedError('a rebase is already in progress in upstream/ (perhaps interrupted)', 'resume it with mlmd-remote rebase --continue, or undo it with mlmd-remote rebase --abort');
   }
   const pin = await readPin(project, git);
   await requireCheckout(project, deps, pin.commit);
+  await recoverInterrupted(project, deps, { pin: pin.commit });
+  const session = await openSession(git, dir, 'rebase');
+  if (session) throw session;
   const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_FILES])).stdout.trim();
   if (dirtySuper) throw new RefusedError(`uncommitted changes to the series would be mixed into the rebase:\n${dirtySuper}`, 'commit or stash them in this repository first');
   const series = readSeries(project);
@@ -68,7 +74,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
 
   const url = upstreamUrl(project, opts.url);
   let step = log.step(`Resolve ${opts.tag} at ${redactUrl(url)}`);
-  const target = await resolveRemoteTag(git, project.root, url, opts.tag);
+  const target = await resolveRemoteTag(git, project.root, url, opts.tag, opts.url);
   if (!target) throw new UsageError(`upstream has no tag ${opts.tag}`, 'list the tags with: git ls-remote --tags ' + redactUrl(url));
   await git.remote(dir, ['fetch', '--quiet', '--no-tags', url, `+refs/tags/${opts.tag}:refs/tags/${opts.tag}`]);
   step.done(target.slice(0, 12));
@@ -113,8 +119,10 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   return replay(project, deps, state, started);
 }
 
+const RESOLVE = 'resolve the conflicts in upstream/ with git (edit, then git -C upstream add <file>), then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything';
+
 /** Replays the pending patches; stops at a conflict, finishes when none is left. */
-async function replay(project: Project, deps: Deps, state: RebaseState, started: number): Promise<RebaseResult> {
+async function replay(project: Project, deps: Deps, state: RebaseState, started: number, note?: string): Promise<RebaseResult> {
   const { git, log } = deps;
   const paths = await statePaths(deps, project);
   const save = () => {
@@ -124,17 +132,70 @@ async function replay(project: Project, deps: Deps, state: RebaseState, started:
   };
   for (const [i, p] of state.patches.entries()) {
     if (p.status !== 'pending') continue;
+    if (await amInProgress(git, project.upstreamDir)) {
+      throw new RefusedError('a git am session that the rebase did not start is open in upstream/', 'finish it or drop it (git -C upstream am --continue, or git -C upstream am --abort), then mlmd-remote rebase --continue');
+    }
     const step = log.step(`${p.name}`);
+    // Recorded first: an interrupted replay is rolled back to this HEAD and starts again.
+    state.inFlight = { index: i, head: await head(git, project.upstreamDir) };
+    save();
     const replayed = await replayPatch(git, project.upstreamDir, p, parsePatchFile(p.file));
     state.patches[i] = replayed;
+    delete state.inFlight;
     save();
     if (replayed.status === 'conflicted') {
-      step.fail(`conflict in ${replayed.conflict!.files.map((f) => f.path).join(', ') || 'files that no longer exist'}`);
-      return result(state, 'stopped', null, 'resolve the conflicts in upstream/ with git (edit, then git -C upstream add <file>), then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything');
+      const files = replayed.conflict!.files;
+      step.fail(files.some((f) => f.hunks.length) ? `conflict in ${files.map((f) => f.path).join(', ')}` : `git could not merge it into ${files.map((f) => f.path).join(', ')}`);
+      const next = files.some((f) => f.hunks.length)
+        ? RESOLVE
+        : `make the patch's change by hand in upstream/ (${files.map((f) => f.path).join(', ')}; git -C upstream am --show-current-patch=diff shows it), git -C upstream add the files, then run mlmd-remote rebase --continue; or mlmd-remote rebase --abort to undo everything`;
+      return result(state, 'stopped', null, note ? `${note}. ${next}` : next);
     }
     step.done(replayed.status);
   }
   return finish(project, deps, state, paths);
+}
+
+/**
+ * A replay that was interrupted (its start is recorded, its end is not): the
+ * git am session it opened is closed and HEAD goes back to just before the
+ * patch, and the patch is pending again. What git wrote meanwhile is all that
+ * goes; anything else in upstream/ stops this with an instruction.
+ */
+async function rollBackInFlight(project: Project, deps: Deps, state: RebaseState, paths: { file: string }): Promise<void> {
+  const { git, log } = deps;
+  const dir = project.upstreamDir;
+  if (!state.inFlight) return;
+  const { index, head: before } = state.inFlight;
+  const p = state.patches[index]!;
+  if (await amInProgress(git, dir)) {
+    await git(dir, ['am', '--abort'], { allowFailure: true });
+    fs.rmSync(path.join(await gitDir(git, dir), 'rebase-apply'), { recursive: true, force: true });
+  }
+  const beforeTree = (await git(dir, ['rev-parse', `${before}^{tree}`])).stdout.trim();
+  const trees = [beforeTree, ...(await patchedTree(deps, dir, before, p.file))];
+  // A three-way merge killed halfway leaves its result, conflict markers and all, in the files the patch changes.
+  const touched = new Set(parsePatchFile(p.file).files.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== null));
+  const stray = (await strayChanges(git, dir, beforeTree, await workTreeTree(git, dir), trees)).filter((f) => !touched.has(f));
+  if (stray.length) {
+    throw new RefusedError(
+      `the replay of ${p.name} was interrupted, and upstream/ has changed since in ways the replay did not make (${stray.slice(0, 5).join(', ')})`,
+      'set them aside (git -C upstream stash push --include-untracked), then mlmd-remote rebase --continue; or undo the rebase with mlmd-remote rebase --abort',
+    );
+  }
+  await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, before]);
+  await removeLeftovers(git, dir, trees);
+  // Files the patch adds, written by the killed git am but never committed or staged.
+  if (touched.size) await git(dir, ['clean', '--quiet', '--force', '--', ...touched]);
+  state.patches[index] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
+  delete state.inFlight;
+  writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
+  log.warn(`the replay of ${p.name} was interrupted; it starts again from ${before.slice(0, 12)}`);
+}
+
+/** The tree of `commit` with `patchFile` applied, when it applies (what a replay may have written). */
+async function patchedTree(deps: Deps, dir: string, commit: string, patchFile: string): Promise<string[]> {
+  return withTempIndex(deps.git, dir, commit, async (indexGit) => ((await indexGit(['apply', '--cached', patchFile], { allowFailure: true })).ok ? [(await indexGit(['write-tree'])).stdout.trim()] : []));
 }
 
 async function finish(project: Project, deps: Deps, state: RebaseState, paths: { dir: string; file: string; report: string }): Promise<RebaseResult> {
@@ -142,8 +203,18 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
   const dir = project.upstreamDir;
   const step = log.step(`Export the series on ${state.to.tag} and move the pin`);
   const oldPatches = state.patches.map((p) => parsePatchFile(p.file)).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
-  const tip = await head(git, dir);
+  // The branch, not HEAD: a finish interrupted after its checkout below has HEAD at the tag.
+  const tip = (await git(dir, ['rev-parse', `refs/heads/${state.branch}`])).stdout.trim();
   const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
+  // A patch leaves the series only when upstream has its change (a renamed patch comes back as an added one).
+  const proven = new Set(state.patches.filter((p) => p.status === 'already-upstream').map((p) => p.name));
+  const gone = plan.removed.filter((n) => !proven.has(n));
+  if (gone.length > plan.entries.filter((e) => e.action === 'added').length) {
+    step.fail();
+    throw new MlmdError(`finishing the rebase would take ${gone.join(', ')} out of the series, but ${state.to.tag} does not have ${gone.length > 1 ? 'their' : 'its'} change`, {
+      hint: `${state.branch} in upstream/ must hold one commit per patch (with its Subject) for every patch that is not already upstream; fix the branch with git (git -C upstream log ${state.to.commit.slice(0, 12)}..${state.branch}), then mlmd-remote rebase --continue; or undo it all with mlmd-remote rebase --abort`,
+    });
+  }
   writeExport(plan, project);
   const config = JSON.parse(fs.readFileSync(project.configPath, 'utf8')) as { upstream: { tag: string; commit: string } };
   config.upstream.tag = state.to.tag;
@@ -167,39 +238,66 @@ export async function rebaseContinue(opts: { project: Project }, deps: Deps): Pr
   const paths = await statePaths(deps, project);
   const state = readState(paths.file);
   if (!state) throw new UsageError('no rebase is in progress', 'start one with mlmd-remote rebase <tag>');
-  // Interrupted before the first patch (e.g. between saving the state and checking out the tag).
+  await rollBackInFlight(project, deps, state, paths);
+  // Interrupted before the first patch (e.g. between saving the state and checking out the tag, or in the checkout).
   if (state.patches.every((p) => p.status === 'pending')) {
     await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, state.to.commit]);
-    await git(dir, ['clean', '--quiet', '--force', '-d', '--', '.']);
+    const stay = await removeLeftovers(git, dir, [(await git(dir, ['rev-parse', `${state.to.commit}^{tree}`])).stdout.trim(), state.orig.tree]);
+    if (stay.length) {
+      throw new RefusedError(`upstream/ has files the rebase did not write (${stay.slice(0, 5).join(', ')}${stay.length > 5 ? ', …' : ''})`, 'move them out of upstream/ (or git -C upstream stash push --include-untracked), then mlmd-remote rebase --continue; or undo the rebase with mlmd-remote rebase --abort');
+    }
   } else if (!(await git(dir, ['merge-base', '--is-ancestor', state.to.commit, 'HEAD'], { allowFailure: true })).ok) {
     throw new RefusedError(`upstream/ is no longer on the rebase branch (HEAD does not contain ${state.to.tag})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
   }
+  let note: string | undefined;
   const i = state.patches.findIndex((p) => p.status === 'conflicted');
   if (i >= 0) {
-    const conflict = state.patches[i]!.conflict;
+    const p = state.patches[i]!;
+    const conflict = p.conflict;
     const unresolved = await conflictedFiles(git, dir);
     const markers = remainingMarkers(dir, conflict?.files ?? []);
     const open = [...unresolved, ...markers.filter((m) => !unresolved.some((u) => u.path === m.path))];
     if (open.length) {
-      throw new PatchError(`${state.patches[i]!.name} still has conflicts in ${open.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
+      throw new PatchError(`${p.name} still has conflicts in ${open.map((f) => `${f.path}${f.hunks.length ? ` (lines ${f.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')})` : ''}`).join(', ')}`, 'edit them, git -C upstream add <file>, then mlmd-remote rebase --continue');
     }
+    const base = conflict?.head ?? (await head(git, dir));
+    let kept: boolean;
     if (await amInProgress(git, dir)) {
       const staged = !(await git(dir, ['diff', '--cached', '--quiet'], { allowFailure: true })).ok;
       if (staged) {
         await git(dir, ['am', '--continue']);
-        state.patches[i] = { ...state.patches[i]!, status: 'resolved', commit: await head(git, dir) };
+        kept = true;
       } else {
-        // The resolution kept upstream's side entirely: the patch has nothing left to do.
-        await git(dir, ['am', '--skip']);
-        state.patches[i] = { ...state.patches[i]!, status: 'dropped' };
+        const unstaged = [
+          ...(await git(dir, ['diff', '--name-only'])).stdout.split('\n'),
+          ...(await git(dir, ['ls-files', '--others', '--exclude-standard', '--', '.', ...BUILD_OUTPUT_PATHSPECS])).stdout.split('\n'),
+        ].filter(Boolean);
+        if (unstaged.length) throw new PatchError(`the resolution of ${p.name} is not staged (${unstaged.slice(0, 5).join(', ')})`, 'git -C upstream add the files, then mlmd-remote rebase --continue');
+        kept = false;
       }
     } else {
-      // The maintainer ended the am by hand: a new commit is the resolution; none means skipped.
+      // The maintainer ended the git am by hand: a new commit on the one before is the resolution.
       const now = await head(git, dir);
-      state.patches[i] = now === conflict?.head ? { ...state.patches[i]!, status: 'dropped' } : { ...state.patches[i]!, status: 'resolved', commit: now };
+      if (now !== base && !(await git(dir, ['merge-base', '--is-ancestor', base, now], { allowFailure: true })).ok) {
+        throw new RefusedError(`upstream/ is no longer on the rebase branch where ${p.name} stopped (${base.slice(0, 12)})`, `check out ${state.branch} in upstream/, or undo with mlmd-remote rebase --abort`);
+      }
+      kept = now !== base;
     }
+    if (kept) {
+      state.patches[i] = { ...p, status: 'resolved', commit: await head(git, dir) };
+    } else if (await appliesInReverse(git, dir, base, p.file)) {
+      if (await amInProgress(git, dir)) await git(dir, ['am', '--skip']);
+      state.patches[i] = { ...p, status: 'already-upstream', proof: 'the resolution kept none of it, and it applies in reverse: the new base has exactly its change' };
+    } else {
+      // Keeping none of a patch whose change upstream does not have would lose it: the conflict comes back instead.
+      if (await amInProgress(git, dir)) await git(dir, ['am', '--abort']);
+      await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, base]);
+      state.patches[i] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
+      note = `${p.name} was not kept: the resolution holds none of its change, and ${state.to.tag} does not have it, so it stays in the series (a patch leaves it only when upstream has its change); its conflict is back`;
+    }
+    writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
   }
-  return replay(project, deps, state, Date.now());
+  return replay(project, deps, state, Date.now(), note);
 }
 
 /** Undoes the rebase: upstream/ as it was, and the pin and patch files as they were. */
@@ -211,7 +309,15 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   const state = readState(paths.file);
   if (!state) throw new UsageError('no rebase is in progress', 'there is nothing to abort');
   const step = log.step(`Abort the rebase to ${state.to.tag}`);
-  if (await amInProgress(git, dir)) await git(dir, ['am', '--abort'], { allowFailure: true });
+  if (await amInProgress(git, dir)) {
+    await git(dir, ['am', '--abort'], { allowFailure: true });
+    fs.rmSync(path.join(await gitDir(git, dir), 'rebase-apply'), { recursive: true, force: true });
+  }
+  // Every tree the rebase wrote into the work tree: the tag's, and each commit's on its branch.
+  const wrote = new Set([(await git(dir, ['rev-parse', `${state.to.commit}^{tree}`])).stdout.trim(), (await git(dir, ['rev-parse', 'HEAD^{tree}'])).stdout.trim()]);
+  if ((await git(dir, ['rev-parse', '--verify', '-q', `refs/heads/${state.branch}`], { allowFailure: true })).ok) {
+    for (const line of (await git(dir, ['log', '--format=%T', `${state.to.commit}..refs/heads/${state.branch}`])).stdout.split('\n').filter(Boolean)) wrote.add(line);
+  }
   // The superproject's files.
   writeFileAtomic(project.configPath, fs.readFileSync(path.join(state.backupDir, 'mlmd-remote.json')));
   if (fs.existsSync(path.join(state.backupDir, 'WORKSPACE.patch'))) fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
@@ -225,9 +331,12 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   await git(project.root, ['update-index', '--cacheinfo', `160000,${state.from.commit},upstream`]);
   // upstream/: HEAD, branch and work tree as they were; the rebase branch goes.
   await checkoutTree(git, dir, state.orig.head, state.orig.tree);
+  // Files of the tag that an interrupted checkout left, unknown to the index.
+  const stay = await removeLeftovers(git, dir, [...wrote]);
   if (state.orig.branch) await git(dir, ['checkout', '--quiet', state.orig.branch]);
   await git(dir, ['branch', '-D', state.branch], { allowFailure: true });
   fs.rmSync(paths.dir, { recursive: true, force: true });
-  step.done(`back at ${state.from.tag}; ${describeState(await upstreamState(project, deps, state.from.commit))}`);
+  const now = await upstreamState(project, deps, state.from.commit);
+  step.done(`back at ${state.from.tag}; upstream/ is ${describeState(now)}${stay.length ? `; kept files the rebase did not write: ${stay.slice(0, 5).join(', ')}` : ''}`);
   return result(state, 'aborted', null);
 }

@@ -9,10 +9,13 @@ import {
   redactUrl,
   claimCheckout,
   upstreamUrl,
+  upstreamUrlSource,
   verifyTag,
+  type Pin,
 } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { upstreamState } from './apply.js';
+import { beginIntent, recoverInterrupted } from '../interrupted.js';
 
 export interface SyncOptions {
   project: Project;
@@ -31,6 +34,29 @@ export interface SyncResult {
   savedTo: string | null;
 }
 
+/** Checks that the pinned tag still names the pinned commit at upstream (the URL given, or else mlmd-remote.json's). */
+export async function checkPinnedTag(project: Project, deps: Deps, pin: Pin, override?: string): Promise<void> {
+  const url = upstreamUrl(project, override);
+  const step = deps.log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
+  try {
+    await verifyTag(deps.git, project.root, url, pin, override);
+  } catch (err) {
+    step.fail();
+    throw err;
+  }
+  step.done();
+}
+
+/**
+ * Commands that read upstream only through upstream/ check the tag only when
+ * a URL is given (--upstream-url or MLMD_REMOTE_UPSTREAM_URL): then it runs.
+ */
+export async function checkPinnedTagIfGiven(project: Project, deps: Deps, pin: Pin, override?: string): Promise<boolean> {
+  if (upstreamUrlSource(override) === 'config') return false;
+  await checkPinnedTag(project, deps, pin, override);
+  return true;
+}
+
 /** Brings upstream/ to the pinned commit, after checking that the tag still names it. */
 export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   const { project } = opts;
@@ -39,20 +65,21 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   const url = upstreamUrl(project, opts.url);
   const dir = project.upstreamDir;
 
-  const tagStep = log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
-  await verifyTag(git, project.root, url, pin);
-  tagStep.done();
+  await checkPinnedTag(project, deps, pin, opts.url);
 
+  await recoverInterrupted(project, deps, { pin: pin.commit, force: opts.force });
   const state = await upstreamState(project, deps, pin.commit);
   const savedTo = await claimCheckout(git, dir, state, 'sync', opts.force, log.warn);
 
   const step = log.step(`Bring upstream/ to ${pin.tag} (${pin.commit.slice(0, 12)})`);
   let action: SyncResult['action'];
   if (!hasCheckout(dir)) {
+    const done = await beginIntent(project, git, { command: 'sync', targets: [] });
     await git.remote(project.root, ['-c', `submodule.upstream.url=${url}`, 'submodule', 'update', '--init', '--checkout', '--', 'upstream'], {
       onLine: (l) => step.progress(l),
       timeoutMs: 30 * 60_000,
     });
+    done();
     action = 'cloned';
   } else {
     if (!(await hasCommit(git, dir, pin.commit))) {
@@ -65,7 +92,9 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   }
   if (action !== 'unchanged') {
     const pinTree = (await git(dir, ['rev-parse', `${pin.commit}^{tree}`])).stdout.trim();
+    const done = await beginIntent(project, git, { command: 'sync', targets: [pinTree] });
     await checkoutTree(git, dir, pin.commit, pinTree);
+    done();
   }
   step.done(action);
   return { schemaVersion: 1, tag: pin.tag, commit: pin.commit, url: redactUrl(url), action, before: describeState(state), savedTo };

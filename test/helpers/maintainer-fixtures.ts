@@ -17,7 +17,10 @@
  *   v1.5.0  the line hunk 2 of metadata-store-grpc-only.patch changes, changed
  *           differently: a conflict
  *   v1.6.0  WORKSPACE trimmed exactly as WORKSPACE.patch does
+ *   v1.7.0  v1.5.0's conflicting change, plus a new file and a changed README:
+ *           a rebase stops, and its checkout writes a file the pin does not have
  */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadProject } from '../../src/config.ts';
@@ -27,6 +30,8 @@ import { git, makeRepo, patchMessage, projectConfig, Repo, tempDir, writeTree, t
 export const FORMAT_PATCH: readonly string[] = ['format-patch', '--stdout', '--zero-commit', '--no-signature', '--no-numbered', '--keep-subject', '--no-stat', '--full-index'];
 
 export const STORE_PATH = 'ml_metadata/metadata_store/metadata_store.py';
+export const NEW_IN_1_7 = 'ml_metadata/tools/resolver/resolver.py';
+export const NEW_IN_1_7_CONTENT = '"""A module upstream added in 1.7.0."""\n';
 
 /** metadata_store.py of v1.0.0, as lines (index 0 is line 1). Every line is unique, so offsets are unambiguous. */
 export function storeLines(): string[] {
@@ -171,6 +176,7 @@ export function tagChanges(): Record<string, FileTree> {
     'v1.4.0': { [STORE_PATH]: joinLines(v14) },
     'v1.5.0': { [STORE_PATH]: joinLines(v15) },
     'v1.6.0': { WORKSPACE: 'workspace(name = "ml_metadata")\n' },
+    'v1.7.0': { [STORE_PATH]: joinLines(v15), 'README.md': '# ML Metadata (fixture)\n\nRelease 1.7.0.\n', [NEW_IN_1_7]: NEW_IN_1_7_CONTENT },
   };
 }
 
@@ -245,4 +251,34 @@ export function seriesFiles(root: string): Record<string, Buffer> {
   for (const f of ['mlmd-remote.json', 'WORKSPACE.patch']) out[f] = fs.readFileSync(path.join(root, f));
   for (const n of fs.readdirSync(path.join(root, 'patches')).sort()) out[`patches/${n}`] = fs.readFileSync(path.join(root, 'patches', n));
   return out;
+}
+
+/** Everything about upstream/ that a command could change: HEAD, its branch, work tree, index, branches, stashes. */
+export async function upstreamSnapshot(repo: Repo) {
+  return {
+    head: await repo.head(),
+    branch: await repo.out(['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true }),
+    status: await repo.status(),
+    index: await repo.out(['ls-files', '--stage']),
+    branches: await repo.out(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads']),
+    stash: await repo.out(['stash', 'list']),
+  };
+}
+
+export async function gitlink(fx: ProjectFixture): Promise<string> {
+  return fx.superRepo.out(['ls-files', '--stage', 'upstream']);
+}
+
+export function statePath(fx: ProjectFixture): string {
+  return path.join(fx.root, '.git', 'modules', 'upstream', 'mlmd-remote', 'rebase', 'state.json');
+}
+
+export async function hasRef(repo: Repo, ref: string): Promise<boolean> {
+  return (await repo.run(['rev-parse', '--verify', '-q', ref], { allowFailure: true })).ok;
+}
+
+export function assertSameBytes(actual: Record<string, Buffer>, expected: Record<string, Buffer>, skip: string[] = []): void {
+  const keys = (o: Record<string, Buffer>) => Object.keys(o).filter((k) => !skip.includes(k)).sort();
+  assert.deepEqual(keys(actual), keys(expected));
+  for (const k of keys(expected)) assert.ok(actual[k]!.equals(expected[k]!), `${k} changed:\n${actual[k]!.toString()}`);
 }
