@@ -10,6 +10,7 @@ import type { Project } from './config.js';
 import { UsageError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { StepHandle } from './log.js';
+import { scratchDir } from './scratch.js';
 import type { ServerHandle } from './server.js';
 import { parseJunit, SUITE_ENV_CLEARED, type SuiteResult } from './verify.js';
 
@@ -62,7 +63,8 @@ export async function runOnPlatform(opts: {
   suite?: { dir: string; requirements: string };
   step?: StepHandle;
 }): Promise<PlatformRun> {
-  const junit = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platform-')), 'junit.xml');
+  const scratch = scratchDir('platform');
+  const junit = path.join(scratch.dir, 'junit.xml');
   const started = Date.now();
   const suiteArgs = opts.suite ? ['--suite', opts.suite.dir, '--requirements', opts.suite.requirements] : [];
   const res = await opts.runner('bash', [path.join(opts.project.toolsDir, 'platform', 'run-suite.sh'), '--platform', opts.platform, '--wheel', opts.wheelPath, ...suiteArgs, '--cache-dir', platformCacheDir(), '--junit', junit], {
@@ -87,7 +89,7 @@ export async function runOnPlatform(opts: {
     protobuf: result['protobuf'] as string | undefined,
   };
   const suite = fs.existsSync(junit) ? parseJunit(fs.readFileSync(junit, 'utf8')) : undefined;
-  fs.rmSync(path.dirname(junit), { recursive: true, force: true });
+  scratch.dispose();
   if (res.exitCode === 3) return { ...base, status: 'skipped', reason: lastError || 'this host cannot run the platform' };
   if (res.exitCode === 0 && suite && suite.failed === 0 && suite.total > 0) return { ...base, status: 'passed', suite };
   return { ...base, status: 'failed', reason: suite?.failures[0] ? `${suite.failures[0].test}: ${suite.failures[0].message.split('\n')[0]}` : lastError || `exit ${res.exitCode}`, suite };

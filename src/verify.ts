@@ -4,7 +4,6 @@
  * live server from a fresh venv.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Project } from './config.js';
 import type { Runner } from './exec.js';
@@ -12,6 +11,7 @@ import type { Logger, StepHandle } from './log.js';
 import { ensureVenv, HERMETIC_PIP_ENV, readRequirements, venvPython, type PythonInfo } from './python.js';
 import type { ServerHandle } from './server.js';
 import { normalizeDistName, parseWheelFileName, type WheelInspection } from './wheel.js';
+import { scratchDir } from './scratch.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
@@ -149,7 +149,8 @@ export async function withSuiteVenv<T>(
   use: (venv: SuiteVenv) => Promise<T>,
 ): Promise<T> {
   const { runner } = opts;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-suite-'));
+  const scratch = scratchDir('suite');
+  const dir = scratch.dir;
   try {
     await runner(opts.python.executable, ['-m', 'venv', path.join(dir, 'venv')]);
     const py = venvPython(path.join(dir, 'venv'));
@@ -159,7 +160,7 @@ export async function withSuiteVenv<T>(
     const versions = await runner(py, ['-c', `import importlib.metadata as m, json\nout = {}\nfor d in ${JSON.stringify(SUITE_PACKAGES)}:\n  try: out[d] = m.version(d)\n  except Exception: out[d] = None\nprint(json.dumps(out))`]);
     return await use({ python: py, dir, installed: JSON.parse(versions.stdout) as Record<string, string> });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    scratch.dispose();
   }
 }
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RefusedError } from './errors.js';
-import { scratchDir } from './gitindex.js';
+import { scratchDir } from './scratch.js';
 import type { Git } from './git.js';
 import type { Patch } from './series.js';
 

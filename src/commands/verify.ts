@@ -10,6 +10,7 @@ import { coInstallCheck, coInstallSuite, runBehaviourSuite, runSuiteIn, staticCh
 import { hasCheckout, hasCommit } from '../upstream.js';
 import { runUpstreamTests, type UpstreamTestsResult } from '../upstream-tests.js';
 import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
+import { scratchDir } from '../scratch.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { runOnPlatform, type PlatformName, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
@@ -145,7 +146,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const reference = { project, runner, log, python, mlmdVersion, reference: opts.reference, progress: (l: string) => step.progress(l) };
   if (opts.platforms?.length) {
     step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one, on this host');
-    const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
+    const scratch = scratchDir('verify-server', project.cacheDir);
+    const dataDir = scratch.dir;
     let server: ServerHandle | undefined;
     let helpers: HelperServers | undefined;
     platforms = [];
@@ -166,10 +168,11 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     } finally {
       await helpers?.stop();
       await server?.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      scratch.dispose();
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
-    const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'verify-server-'));
+    const scratch = scratchDir('verify-server', project.cacheDir);
+    const dataDir = scratch.dir;
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle | undefined;
     let helpers: HelperServers | undefined;
@@ -209,7 +212,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     } finally {
       await helpers?.stop();
       await server?.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      scratch.dispose();
     }
   }
   for (const s of live?.suite.skips ?? []) skip('behaviour-tests', `${s.test}: ${s.message}`);
@@ -264,7 +267,8 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   const python = await findPython(runner, opts.python);
   const spec = readMatrix(project);
   const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
-  const dataDir = fs.mkdtempSync(path.join(project.cacheDir, 'matrix-server-'));
+  const scratch = scratchDir('matrix-server', project.cacheDir);
+  const dataDir = scratch.dir;
   const step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one');
   const reference = { project, runner, log, python, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l: string) => step.progress(l) };
   let server: ServerHandle | undefined;
@@ -285,7 +289,7 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
   } finally {
     await helpers?.stop();
     await server?.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    scratch.dispose();
   }
   const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
   const drift = rangeDrift(declaredRequirements(setupPatch), spec, Object.fromEntries(results.map((r) => [r.name, r.installed])));

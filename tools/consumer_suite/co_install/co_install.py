@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,8 @@ def verdict(report, wheel_name, drop_in):
 
 
 def main(argv=None):
+    # A SIGTERM (an interrupted verify) unwinds, so the venvs go with the temp dir.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheel", required=True, help="our wheel")
     parser.add_argument("--official", required=True, help="e.g. ml-metadata==1.14.0")
