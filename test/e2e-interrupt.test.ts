@@ -214,7 +214,8 @@ describe('interrupted on real upstream', async () => {
     const mounts = () => fs.readFileSync('/proc/mounts', 'utf8');
     const mountsBefore = mounts();
     let seen = '';
-    const run = await runInterrupted(['verify'], { cwd: built, env, after: 9, timeoutMs: 20 * 60_000 });
+    // Keyed to the step's line, not a line count, so that steps added before it do not move the signal.
+    const run = await runInterrupted(['verify'], { cwd: built, env, when: /▸ Behaviour suite in a fresh venv/, delayMs: 3000, timeoutMs: 20 * 60_000 });
     seen = run.stderr;
     assert.match(seen, /▸ Behaviour suite in a fresh venv/);
     assert.ok(run.code === 130 || run.code === 0, seen);

@@ -29,7 +29,7 @@ export interface InterruptedRun extends CliRun {
 }
 
 /** The CLI in its own process group; with `after`, SIGINT goes to the group right after stderr line `after`. */
-export function runInterrupted(args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; after?: number; delayMs?: number; timeoutMs?: number }): Promise<InterruptedRun> {
+export function runInterrupted(args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; after?: number; when?: RegExp; delayMs?: number; timeoutMs?: number }): Promise<InterruptedRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd, env: { ...process.env, MLMD_REMOTE_UPSTREAM_URL: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -49,7 +49,8 @@ export function runInterrupted(args: readonly string[], opts: { cwd: string; env
       const count = text.split('\n').length - 1;
       lines += count;
       for (let i = 0; i < count; i++) times.push(Date.now() - started);
-      if (opts.after !== undefined && !sent && lines >= opts.after) {
+      const due = (opts.after !== undefined && lines >= opts.after) || (opts.when !== undefined && opts.when.test(stderr));
+      if (!sent && due) {
         sent = true;
         const interrupt = () => {
           try {
