@@ -18,7 +18,8 @@ import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { stderrLogger } from '../src/log.ts';
 import { findPython } from '../src/python.ts';
-import { startReferenceServer, wheelUpstreamVersion } from '../src/server.ts';
+import { startReferenceServer } from '../src/reference-server.ts';
+import { wheelUpstreamVersion } from '../src/wheel.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const project = loadProject(root, { exact: true });

@@ -13,8 +13,8 @@ import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
 import { renderPlatformTable, renderRelease, renderNightly, renderWheelDiff, renderReview, renderReviewMarkdown, renderApply, renderApplyMarkdown, renderBuild, renderCheck, renderEdit, renderExport, renderRebase, renderRebaseMarkdown, renderMatrix, renderMatrixMarkdown, renderServerStatus, renderSync, renderVerify, renderVerifyMarkdown } from './report.js';
 import { parseToolchainKind } from './toolchain.js';
-import { parsePlatform, PLATFORMS } from './platform.js';
-import { REFERENCE_CHOICES } from './server.js';
+import { parsePlatform, PLATFORMS } from './platforms.js';
+import { REFERENCE_CHOICES } from './reference-server.js';
 import { SKIP_KINDS } from './verdict.js';
 import type { Deps } from './commands/deps.js';
 

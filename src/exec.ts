@@ -2,6 +2,8 @@
  * The one place that starts processes. A finished process is a value; callers
  * that treat a non-zero exit as an answer pass `allowFailure`.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { $, type ProcessOutput } from 'zx';
 import { ExitCode, MlmdError, MissingToolError } from './errors.js';
 import type { Logger } from './log.js';
@@ -62,10 +64,43 @@ export function quoteForDisplay(cmd: string, args: readonly string[]): string {
  */
 const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined }>();
 
-/** Lets an interrupted run stop a long-running process started outside the Runner (a server). */
-export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; once(event: 'exit', fn: () => void): unknown }): void {
-  running.add(proc);
-  proc.once('exit', () => running.delete(proc));
+export interface LongRunningOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Append stdout and stderr to this file; otherwise they are pipes. */
+  logFile?: string;
+  /** Outlive this run (mlmd-remote server start): not stopped when the run is interrupted; the caller unrefs it once it is ready. */
+  detached?: boolean;
+}
+
+/**
+ * Starts a process that runs until it is stopped (a server). Unless detached,
+ * it leads a process group of its own that killRunningProcesses stops, like
+ * the runner's children.
+ */
+export function startLongRunning(cmd: string, args: readonly string[], opts: LongRunningOptions = {}): ChildProcess {
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { stdio: ['ignore', out, out], detached: true, env: opts.env ?? process.env });
+  } finally {
+    if (typeof out === 'number') fs.closeSync(out);
+  }
+  if (!opts.detached) {
+    const entry = { kill: (signal?: NodeJS.Signals) => child.kill(signal), group: () => child.pid };
+    running.add(entry);
+    child.once('exit', () => running.delete(entry));
+  }
+  return child;
+}
+
+/** SIGTERM, and SIGKILL when it has not exited after `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Sends `signal` to every process the runner started that is still running. */

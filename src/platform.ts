@@ -4,23 +4,14 @@
  * CPython), with the wheel pip-installed there, against a server on this host.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Project } from './config.js';
-import { UsageError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { StepHandle } from './log.js';
 import { scratchDir } from './scratch.js';
-import type { ServerHandle } from './server.js';
+import { platformCacheDir, type PlatformName } from './platforms.js';
+import type { ServerHandle } from './server-handle.js';
 import { parseJunit, SUITE_ENV_CLEARED, type SuiteResult } from './verify.js';
-
-export const PLATFORMS = ['linux/arm64', 'cpython-3.13', 'cpython-3.9'] as const;
-export type PlatformName = (typeof PLATFORMS)[number];
-
-export function parsePlatform(name: string): PlatformName {
-  if ((PLATFORMS as readonly string[]).includes(name)) return name as PlatformName;
-  throw new UsageError(`unknown platform "${name}"`, `choose from: ${PLATFORMS.join(', ')}`);
-}
 
 export interface PlatformRun {
   platform: PlatformName;
@@ -33,11 +24,6 @@ export interface PlatformRun {
   protobuf?: string;
   seconds: number;
   suite?: Omit<SuiteResult, 'installed' | 'durationMs'>;
-}
-
-/** Root filesystems are cached per machine (keyed by recipe), so every clone and CI run shares them. */
-export function platformCacheDir(): string {
-  return process.env['MLMD_REMOTE_PLATFORM_CACHE'] || path.join(process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'mlmd-remote', 'platform');
 }
 
 /** The PLATFORM-RESULT line the script prints last. */

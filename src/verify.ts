@@ -9,7 +9,7 @@ import type { Project } from './config.js';
 import type { Runner } from './exec.js';
 import type { Logger, StepHandle } from './log.js';
 import { ensureVenv, HERMETIC_PIP_ENV, readRequirements, venvPython, type PythonInfo } from './python.js';
-import type { ServerHandle } from './server.js';
+import type { ServerHandle } from './server-handle.js';
 import { normalizeDistName, parseWheelFileName, type WheelInspection } from './wheel.js';
 import { scratchDir } from './scratch.js';
 

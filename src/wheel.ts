@@ -100,6 +100,12 @@ export function parseWheelFileName(fileName: string): WheelFileName | null {
   return { distribution, version, ...(build !== undefined ? { build } : {}), python, abi, platform };
 }
 
+/** The upstream release a wheel was built from, from its file name (post-release and local label dropped). */
+export function wheelUpstreamVersion(wheelPath: string): string | undefined {
+  const name = parseWheelFileName(wheelPath);
+  return name ? upstreamVersionOf(name.version.replace(/_/g, '+')) : undefined;
+}
+
 /** Leftovers of an interrupted run: partial wheels in dist/. */
 export function removePartialWheels(distDir: string): string[] {
   if (!fs.existsSync(distDir)) return [];

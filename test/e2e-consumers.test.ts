@@ -16,7 +16,7 @@ import { processRunner } from '../src/exec.ts';
 import { recordingLogger } from '../src/log.ts';
 import { runOnPlatform } from '../src/platform.ts';
 import { findPython } from '../src/python.ts';
-import { startReferenceServer } from '../src/server.ts';
+import { startReferenceServer } from '../src/reference-server.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { rootfsSkip } from './helpers/skips.ts';
 

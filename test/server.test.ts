@@ -14,7 +14,8 @@ import type { Project } from '../src/config.ts';
 import { ExitCode, MlmdError, UsageError } from '../src/errors.ts';
 import type { Runner } from '../src/exec.ts';
 import { recordingLogger } from '../src/log.ts';
-import { planReferenceServer, startReferenceServer, wheelUpstreamVersion } from '../src/server.ts';
+import { planReferenceServer, startReferenceServer } from '../src/reference-server.ts';
+import { wheelUpstreamVersion } from '../src/wheel.ts';
 import { cleanupFixtures, rejection, tempDir, writeTree } from './helpers/fixtures.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
 

@@ -5,7 +5,9 @@ import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';
-import { canConnect, referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../server.js';
+import { canConnect } from '../network.js';
+import { poll, PollTimeoutError } from '../poll.js';
+import { referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../reference-server.js';
 import type { Deps } from './deps.js';
 
 export interface ServerState {
@@ -81,8 +83,11 @@ export async function serverStop(opts: { project: Project }, deps: Deps): Promis
   const status = await serverStatus(opts);
   if (status.running) {
     process.kill(status.state!.pid, 'SIGTERM');
-    for (let i = 0; i < 100 && isOurServer(status.state!.pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (isOurServer(status.state!.pid)) process.kill(status.state!.pid, 'SIGKILL');
+    const pid = status.state!.pid;
+    await poll(() => !isOurServer(pid), { timeoutMs: 10_000, description: `the reference server (pid ${pid}) to exit` }).catch((err: unknown) => {
+      if (!(err instanceof PollTimeoutError)) throw err;
+      if (isOurServer(pid)) process.kill(pid, 'SIGKILL');
+    });
     deps.log.info(`stopped the reference server (pid ${status.state!.pid})`);
   }
   fs.rmSync(stateFile(opts.project), { force: true });

@@ -9,7 +9,9 @@ import { loadProject } from '../../src/config.ts';
 import { processRunner } from '../../src/exec.ts';
 import { stderrLogger } from '../../src/log.ts';
 import { ensureVenv, findPython, readRequirements, venvPython } from '../../src/python.ts';
-import { canConnect, freePort, stopProcess } from '../../src/server.ts';
+import { stopProcess } from '../../src/exec.ts';
+import { freePort, waitForPort } from '../../src/network.ts';
+import { PollTimeoutError } from '../../src/poll.ts';
 import { projectRoot } from './real-upstream.ts';
 
 export const INDEX_CREDENTIALS = { TWINE_USERNAME: 'alice', TWINE_PASSWORD: 's3cret' };
@@ -32,6 +34,9 @@ export async function startPackageIndex(dir: string): Promise<PackageIndex> {
   fs.mkdirSync(packages, { recursive: true });
   const port = await freePort();
   const index = spawn(venvPython(venv), ['-m', 'pypiserver', 'run', '-i', '127.0.0.1', '-p', String(port), '-P', htpasswd, '-a', 'update', packages], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !(await canConnect('127.0.0.1', port)); i++) await new Promise((r) => setTimeout(r, 100));
+  // As before: after ten seconds the tests go on, and fail saying what did not answer.
+  await waitForPort('127.0.0.1', port, 10_000).catch((err: unknown) => {
+    if (!(err instanceof PollTimeoutError)) throw err;
+  });
   return { url: `http://127.0.0.1:${port}/`, packages, stop: () => stopProcess(index) };
 }
