@@ -11,7 +11,8 @@ import type { StepHandle } from './log.js';
 import { scratchDir } from './scratch.js';
 import { platformCacheDir, type PlatformName } from './platforms.js';
 import type { ServerHandle } from './server-handle.js';
-import { parseJunit, SUITE_ENV_CLEARED, type SuiteResult } from './verify.js';
+import { SUITE_ENV_CLEARED } from './behaviour-suite.js';
+import { parseJunit, type JunitSummary } from './junit.js';
 
 export interface PlatformRun {
   platform: PlatformName;
@@ -23,7 +24,7 @@ export interface PlatformRun {
   grpcio?: string;
   protobuf?: string;
   seconds: number;
-  suite?: Omit<SuiteResult, 'installed' | 'durationMs'>;
+  suite?: JunitSummary;
 }
 
 /** The PLATFORM-RESULT line the script prints last. */

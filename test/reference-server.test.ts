@@ -19,7 +19,7 @@ import { recordingLogger } from '../src/log.ts';
 import { platformCacheDir } from '../src/platforms.ts';
 import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
 import { makeTlsMaterial } from '../src/tls.ts';
-import { parseJunit } from '../src/verify.ts';
+import { parseJunit } from '../src/junit.ts';
 import { writeUpstreamFiles } from '../src/upstream-tests.ts';
 import { pinnedUpstreamRepo, projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { rootfsSkip } from './helpers/skips.ts';

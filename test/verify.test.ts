@@ -11,7 +11,8 @@ import { after, describe, it } from 'node:test';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { declaredRequirements, rangeDrift, readMatrix, type MatrixSpec } from '../src/matrix.ts';
-import { parseJunit, readWheelContentsOutput, staticChecks, type Check } from '../src/verify.ts';
+import { parseJunit } from '../src/junit.ts';
+import { readWheelContentsOutput, staticChecks, type Check } from '../src/static-checks.ts';
 import { inspectWheel } from '../src/wheel.ts';
 import { makeFakeWheel, type FakeWheelSpec } from './helpers/fake-wheel.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
@@ -97,6 +98,18 @@ describe('JUnit results', () => {
       ],
       skips: [{ test: 'test_behaviour::test_skip', message: 'needs MLMD_SERVER_PYTHON & a server' }],
     });
+  });
+
+  it('decode every XML entity and numeric reference in names and messages, once', () => {
+    const xml = `<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">
+      <testcase classname="test_&amp;_suite" name="test_x[&lt;a&gt;]"><failure message="assert &quot;a&quot; &amp; &apos;b&apos; &lt; &gt;&#10;line two &#x41;&#66; &#x1F600; &amp;lt;kept&amp;gt;">trace</failure></testcase>
+    </testsuite></testsuites>`;
+    assert.deepEqual(parseJunit(xml).failures, [{ test: 'test_&_suite::test_x[<a>]', message: `assert "a" & 'b' < >\nline two AB \u{1F600} &lt;kept&gt;` }]);
+  });
+
+  it('read a report whose root is a single testsuite, and a failure without a message', () => {
+    const xml = `<testsuite><testcase classname="c" name="a"><error/></testcase><testcase classname="c" name="b"><skipped/></testcase><testcase classname="c" name="d"></testcase></testsuite>`;
+    assert.deepEqual(parseJunit(xml), { total: 3, passed: 1, failed: 1, skipped: 1, failures: [{ test: 'c::a', message: 'error' }], skips: [{ test: 'c::b', message: '' }] });
   });
 });
 
