@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
-import { applySeries, parsePatchFile, readSeries } from '../src/series.ts';
+import { applySeries } from '../src/apply-series.ts';
+import { parsePatchFile } from '../src/patchfile.ts';
+import { readSeries } from '../src/series.ts';
 import { venvPython } from '../src/python.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

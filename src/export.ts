@@ -9,7 +9,8 @@ import { writeFileAtomic } from './config.js';
 import { PatchError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
-import { parsePatch, type Patch, type UnreadablePatch } from './series.js';
+import { parsePatch, type Patch } from './patchfile.js';
+import type { UnreadablePatch } from './series.js';
 
 /** Every option that could change the bytes of a patch file is fixed here. */
 export const FORMAT_PATCH_ARGS: readonly string[] = [

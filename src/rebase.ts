@@ -16,7 +16,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
-import { readApplyOutput, type HunkOffset, type Patch } from './series.js';
+import { readApplyOutput, type HunkOffset } from './apply-series.js';
+import type { Patch } from './patchfile.js';
 import { AM_ARGS } from './workbranch.js';
 
 export type RebasePatchStatus = 'pending' | 'clean' | 'offset' | 'already-upstream' | 'three-way' | 'conflicted' | 'resolved';

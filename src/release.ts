@@ -5,7 +5,7 @@
  */
 import { clean, valid } from '@renovatebot/pep440';
 import type { Requirement } from './matrix.js';
-import type { Patch } from './series.js';
+import type { Patch } from './patchfile.js';
 import { normalizeDistName, parseWheelFileName } from './wheel.js';
 
 /** Versions of `distName` listed on a PEP 503 simple page (from the file names of its links: wheels and sdists). */

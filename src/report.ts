@@ -6,7 +6,7 @@ import type { ApplyCommandResult } from './commands/apply.js';
 import type { BuildResult } from './commands/build.js';
 import type { SyncResult } from './commands/sync.js';
 import { formatMs } from './log.js';
-import type { PatchApplyReport } from './series.js';
+import type { PatchApplyReport } from './apply-series.js';
 
 const STATUS_MARK: Record<PatchApplyReport['status'], string> = { clean: '✓', offset: '~', failed: '✗', skipped: '·' };
 

@@ -6,7 +6,7 @@
  * change; here those are "same effect", and only changed +/- lines count.
  */
 import { createTwoFilesPatch } from 'diff';
-import { parsePatch, type Patch } from './series.js';
+import { parsePatch, type Patch } from './patchfile.js';
 
 export type ReviewStatus = 'added' | 'removed' | 'unchanged' | 'reordered' | 'header-only' | 'same-effect' | 'hunks-changed';
 

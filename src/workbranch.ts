@@ -9,7 +9,7 @@ import path from 'node:path';
 import { RefusedError } from './errors.js';
 import { scratchDir } from './scratch.js';
 import type { Git } from './git.js';
-import type { Patch } from './series.js';
+import type { Patch } from './patchfile.js';
 
 export const WORK_BRANCH = 'mlmd-remote/work';
 export const BASE_REF = 'refs/mlmd-remote/base';

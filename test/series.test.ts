@@ -1,6 +1,6 @@
 /**
- * series.ts: reading patch files (header fields, diff section), the series
- * list, path safety, and applying a series on a scratch index of a fixture repo.
+ * Reading patch files (header fields, diff section), the series list, path
+ * safety, and applying a series on a scratch index of a fixture repo.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -8,17 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { PatchError, UsageError } from '../src/errors.ts';
-import {
-  applySeries,
-  checkSeriesPaths,
-  parseDiff,
-  parseHeader,
-  parsePatch,
-  parsePatchFile,
-  readSeries,
-  readSeriesList,
-  type Patch,
-} from '../src/series.ts';
+import { applySeries } from '../src/apply-series.ts';
+import { parseDiff } from '../src/git-diff.ts';
+import { checkSeriesPaths } from '../src/patch-paths.ts';
+import { parseHeader, parsePatch, parsePatchFile, type Patch } from '../src/patchfile.ts';
+import { readSeries, readSeriesList } from '../src/series.ts';
 import { cleanupFixtures, git, makeRepo, patchFromCommit, patchMessage, tempDir, writeTree, type Repo } from './helpers/fixtures.ts';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { SupplyChainError, UsageError } from '../src/errors.ts';
 import { hermeticGit, hermeticGitEnv, parseUrlRewrites, userUrlRewrites } from '../src/git.ts';
-import { applySeries, parsePatchFile } from '../src/series.ts';
+import { applySeries } from '../src/apply-series.ts';
+import { parsePatchFile } from '../src/patchfile.ts';
 import {
   checkTagName,
   checkoutTree,

@@ -1,6 +1,7 @@
 import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
-import { applySeries, readSeries, type ApplyResult } from '../series.js';
+import { applySeries, type ApplyResult } from '../apply-series.js';
+import { readSeries } from '../series.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
 import type { Deps } from './deps.js';

@@ -5,7 +5,8 @@ import { writeFileAtomic, type Project, type ToolchainKind } from '../config.js'
 import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
 import { ensureVenv, findPython, packageVersion, readRequirements, venvFact, venvPython } from '../python.js';
-import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
+import { applySeries, type PatchApplyReport } from '../apply-series.js';
+import { readSeries } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
 import { hasCheckout, hasCommit, readPin } from '../upstream.js';
 import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';

@@ -1,6 +1,7 @@
 import type { Project } from '../config.js';
 import { planChangesNothing, planExport } from '../export.js';
-import { applySeries, readSeries, type PatchApplyReport } from '../series.js';
+import { applySeries, type PatchApplyReport } from '../apply-series.js';
+import { readSeries } from '../series.js';
 import { readPin } from '../upstream.js';
 import { amPatches, scratchClone } from '../workbranch.js';
 import { requireCheckout } from './apply.js';

@@ -5,7 +5,8 @@ import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
 import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
 import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
-import { parsePatchFile, readSeries } from '../series.js';
+import { parsePatchFile } from '../patchfile.js';
+import { readSeries } from '../series.js';
 import {
   checkoutTree,
   describeState,
