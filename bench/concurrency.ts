@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveWheel } from '../src/commands/verify.ts';
+import { resolveWheel } from '../src/dist-wheel.ts';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { stderrLogger } from '../src/log.ts';

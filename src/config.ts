@@ -82,15 +82,3 @@ export function loadProject(rootOrCwd: string, opts: { exact?: boolean } = {}): 
     distDir: path.join(root, 'dist'),
   };
 }
-
-/** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
-export function writeFileAtomic(file: string, data: string | Buffer): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-}

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './config.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { PatchError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';

@@ -15,7 +15,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type Project } from './config.js';
+import { writeFileAtomic } from './atomic-file.js';
+import type { Project } from './config.js';
 import { RefusedError } from './errors.js';
 import type { Git } from './git.js';
 import type { Logger } from './log.js';

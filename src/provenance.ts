@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from './config.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { MlmdError, UsageError } from './errors.js';
 
 export interface ProvenanceInput {

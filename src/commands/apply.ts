@@ -1,11 +1,9 @@
 import type { Project } from '../config.js';
-import { UsageError } from '../errors.js';
 import { applySeries, type ApplyResult } from '../apply-series.js';
 import { readSeries } from '../series.js';
-import { planChangesNothing, planExport } from '../export.js';
-import { checkoutTree, claimCheckout, describeState, hasCheckout, hasCommit, inspectUpstream, readPin, type UpstreamState } from '../upstream.js';
+import { requireCheckout } from '../checkout.js';
+import { checkoutTree, claimCheckout, describeState, inspectUpstream, readPin } from '../upstream.js';
 import type { Deps } from './deps.js';
-import { InterruptedError } from '../exec.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';
 import { checkPinnedTagIfGiven } from './sync.js';
 
@@ -26,50 +24,6 @@ export interface ApplyCommandResult extends ApplyResult {
   before?: string;
   savedTo?: string | null;
   changed: boolean;
-}
-
-export async function requireCheckout(project: Project, deps: Deps, commit: string): Promise<void> {
-  if (!hasCheckout(project.upstreamDir) || !(await hasCommit(deps.git, project.upstreamDir, commit))) {
-    throw new UsageError('upstream/ is not checked out at the pin', 'run: mlmd-remote sync');
-  }
-}
-
-/**
- * The state of upstream/, knowing what the series applied to the pin looks
- * like, so that a checkout holding exactly the applied series counts as the
- * tool's own state and not as the maintainer's work.
- */
-export async function upstreamState(project: Project, deps: Deps, pinCommit: string): Promise<UpstreamState> {
-  let seriesTree: string | undefined;
-  if (hasCheckout(project.upstreamDir) && (await hasCommit(deps.git, project.upstreamDir, pinCommit))) {
-    try {
-      const applied = await applySeries({ git: deps.git, repoDir: project.upstreamDir, baseCommit: pinCommit, patches: readSeries(project).patches });
-      seriesTree = applied.tree;
-    } catch (err) {
-      if (err instanceof InterruptedError) throw err;
-      // A series that cannot be read cannot describe the checkout either.
-    }
-  }
-  const state = await inspectUpstream(deps.git, project.upstreamDir, pinCommit, seriesTree);
-  // Same tree is not enough for commits: their messages or their split may hold unexported work.
-  if (state.kind === 'exported' && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
-    return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.commitsAhead };
-  }
-  if (state.kind === 'modified' && state.onSeries && !(await exportChangesNothing(project, deps, pinCommit, state.head))) {
-    return { kind: 'diverged', head: state.head, tree: state.tree, commitsAhead: state.onSeries.commitsAhead, changed: state.changed, untracked: state.untracked };
-  }
-  return state;
-}
-
-/** True when exporting pin..head would leave every patch file as it is. */
-export async function exportChangesNothing(project: Project, deps: Deps, pinCommit: string, head: string): Promise<boolean> {
-  try {
-    const plan = await planExport({ git: deps.git, repoDir: project.upstreamDir, base: pinCommit, head, oldPatches: readSeries(project).patches });
-    return planChangesNothing(plan);
-  } catch (err) {
-    if (err instanceof InterruptedError) throw err;
-    return false; // not exportable as it is (a merge, a missing trailer): it is work to keep
-  }
 }
 
 /** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */

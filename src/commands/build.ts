@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type Project, type ToolchainKind } from '../config.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { StepTiming } from '../log.js';
+import type { Project, ToolchainKind } from '../config.js';
 import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
 import { ensureVenv, findPython, packageVersion, readRequirements, venvFact, venvPython } from '../python.js';
@@ -32,11 +34,6 @@ export interface BuildOptions {
   postRelease?: number;
   /** Build twice in separate scratch trees and fail unless the wheels are identical. */
   reproducibleCheck?: boolean;
-}
-
-export interface StepTiming {
-  step: string;
-  ms: number;
 }
 
 export interface BuildResult {

@@ -4,7 +4,7 @@ import { applySeries, type PatchApplyReport } from '../apply-series.js';
 import { readSeries } from '../series.js';
 import { readPin } from '../upstream.js';
 import { amPatches, scratchClone } from '../workbranch.js';
-import { requireCheckout } from './apply.js';
+import { requireCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';
 import { checkPinnedTagIfGiven } from './sync.js';
 import { summarizePlan, type ExportResult } from './export.js';

@@ -7,7 +7,7 @@ import { findPython, HERMETIC_PIP_ENV } from '../python.js';
 import { inspectWheel, upstreamVersionOf, wheelToolPath } from '../wheel.js';
 import { diffWheels, type WheelDiff } from '../wheeldiff.js';
 import type { Deps } from './deps.js';
-import { resolveWheel } from './verify.js';
+import { resolveWheel } from '../dist-wheel.js';
 
 /** CPython versions to try, newest first, when fetching the official wheel of a version. */
 const OFFICIAL_PYTHONS = ['3.11', '3.10', '3.9', '3.8'];

@@ -6,7 +6,7 @@ import { applySeries } from '../apply-series.js';
 import { readSeries } from '../series.js';
 import { backupBranchName, claimCheckout, readPin } from '../upstream.js';
 import { AM_ARGS, BASE_REF, WORK_BRANCH } from '../workbranch.js';
-import { exportChangesNothing, requireCheckout, upstreamState } from './apply.js';
+import { exportChangesNothing, requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
 
 export interface EditResult {

@@ -7,7 +7,7 @@ import { readSeriesForExport } from '../series.js';
 import { readPin, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { openSession, stateDir } from '../workbranch.js';
 import { recoverInterrupted } from '../interrupted.js';
-import { requireCheckout } from './apply.js';
+import { requireCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';
 
 export interface ExportResult {

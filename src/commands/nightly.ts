@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadProject, writeFileAtomic, type Project } from '../config.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import { loadProject, type Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import { redactUrl, unreachableUpstream, upstreamUrl, readPin } from '../upstream.js';
 import { newerTags, pickTags, readRemoteTags } from '../tags.js';

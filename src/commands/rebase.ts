@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type Project } from '../config.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { Project } from '../config.js';
 import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
 import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
@@ -21,7 +22,7 @@ import {
 } from '../upstream.js';
 import { amInProgress, gitDir, openSession, stateDir } from '../workbranch.js';
 import { withTempIndex } from '../gitindex.js';
-import { requireCheckout, upstreamState } from './apply.js';
+import { requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
 import { summarizePlan, type ExportResult } from './export.js';
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, type Project } from '../config.js';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { Project } from '../config.js';
 import { MlmdError, UsageError, VerifyError } from '../errors.js';
 import { ensureVenv, findPython, HERMETIC_PIP_ENV, readRequirements, venvPython } from '../python.js';
 import { nextPostRelease, rejectsLocalVersions, releaseNotes, simpleIndexFor, updateChangelog, versionsOnIndex } from '../release.js';
@@ -9,7 +10,8 @@ import { declaredRequirements } from '../matrix.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
-import { resolveWheel, verify, type VerifyResult } from './verify.js';
+import { resolveWheel } from '../dist-wheel.js';
+import { verify, type VerifyResult } from './verify.js';
 
 export interface ReleaseOptions {
   project: Project;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { Project } from '../config.js';
-import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';

@@ -14,7 +14,7 @@ import {
   type Pin,
 } from '../upstream.js';
 import type { Deps } from './deps.js';
-import { upstreamState } from './apply.js';
+import { upstreamState } from '../checkout.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';
 
 export interface SyncOptions {

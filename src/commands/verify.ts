@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { Project } from '../config.js';
-import { writeFileAtomic } from '../config.js';
 import { UsageError } from '../errors.js';
+import { resolveWheel } from '../dist-wheel.js';
 import { findPython } from '../python.js';
 import { defaultImage, startContainerServer } from '../container.js';
 import { startHelperServers, type HelperServers } from '../helper-servers.js';
@@ -20,7 +21,7 @@ import { inspectWheel, sha256File, upstreamVersionOf, wheelUpstreamVersion } fro
 import { runOnPlatform, type PlatformRun } from '../platform.js';
 import type { PlatformName } from '../platforms.js';
 import type { Deps } from './deps.js';
-import type { StepTiming } from './build.js';
+import type { StepTiming } from '../log.js';
 
 export type ServerMode = 'reference' | 'container' | 'none';
 
@@ -67,19 +68,6 @@ export interface VerifyResult {
   skipped: Skip[];
   allowedSkips: SkipKind[];
   timings: StepTiming[];
-}
-
-/** The wheel to verify: the argument, or the only wheel in dist/. */
-export function resolveWheel(project: Project, wheel?: string): string {
-  if (wheel) {
-    if (!fs.existsSync(wheel)) throw new UsageError(`${wheel} does not exist`, 'build one with: npm run wheel');
-    return path.resolve(wheel);
-  }
-  const found = fs.existsSync(project.distDir) ? fs.readdirSync(project.distDir).filter((n) => n.endsWith('.whl')) : [];
-  if (found.length !== 1) {
-    throw new UsageError(found.length ? `dist/ holds ${found.length} wheels (${found.join(', ')})` : 'dist/ holds no wheel', found.length ? 'name the one to verify: mlmd-remote verify dist/<wheel>' : 'build one with: npm run wheel');
-  }
-  return path.join(project.distDir, found[0]!);
 }
 
 /**
