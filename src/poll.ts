@@ -22,7 +22,8 @@ export class PollTimeoutError extends MlmdError {
 /**
  * Calls `check` until it returns something other than undefined or false and
  * returns that; throws PollTimeoutError once the deadline passes. An error
- * thrown by `check` ends the wait (e.g. the process being waited for died).
+ * thrown by `check` ends the wait (e.g. the process being waited for died);
+ * an aborted `signal` ends it with the signal's reason.
  */
 export async function poll<T>(check: () => T | undefined | false | Promise<T | undefined | false>, opts: PollOptions): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
@@ -33,6 +34,12 @@ export async function poll<T>(check: () => T | undefined | false | Promise<T | u
     if (value !== undefined && value !== false) return value;
     const left = deadline - Date.now();
     if (left <= 0) throw new PollTimeoutError(opts.description, opts.timeoutMs);
-    await sleep(Math.min(interval, left), undefined, { signal: opts.signal });
+    try {
+      await sleep(Math.min(interval, left), undefined, { signal: opts.signal });
+    } catch (err) {
+      // timers/promises rejects with a generic AbortError; the caller's reason says why.
+      opts.signal?.throwIfAborted();
+      throw err;
+    }
   }
 }

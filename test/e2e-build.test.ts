@@ -15,6 +15,7 @@ import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
 import type { BuildResult } from '../src/commands/build.ts';
 import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
 import { canConnect, freePort } from '../src/network.ts';
+import { poll, PollTimeoutError } from '../src/poll.ts';
 import { startReferenceServer } from '../src/reference-server.ts';
 import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
 import { recordingLogger } from '../src/log.ts';
@@ -226,18 +227,20 @@ describe('the wheel built from real upstream', async () => {
     const common = ['--platform', 'cpython-3.9', '--requirements', path.join(projectRoot, 'tools', 'reference_server', 'requirements-1.14.0.txt'), '--cache-dir', path.join(links, 'cache')];
     const child = spawn('bash', [serve, ...common, '--data-dir', path.join(links, 'data'), '--', '--port', '0', '--db', '/data/metadata.sqlite', '--ready-file', '/data/ready.json'], { stdio: 'ignore' });
     const ready = path.join(links, 'real-data', 'ready.json');
-    for (let i = 0; i < 600 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 100));
+    await poll(() => fs.existsSync(ready), { timeoutMs: 60_000, description: 'serve.sh to write its ready file' });
     const { port } = JSON.parse(fs.readFileSync(ready, 'utf8')) as { port: number };
     assert.equal(await canConnect('127.0.0.1', port), true);
     assert.ok(platformMounts().some((m) => m.endsWith('/root/data')), 'the data directory is bound into the root');
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     // The server had a parent-death signal.
-    let up = true;
-    for (let i = 0; i < 50 && up; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      up = await canConnect('127.0.0.1', port, 200);
-    }
+    const up = await poll(async () => !(await canConnect('127.0.0.1', port, 200)), { timeoutMs: 5000, description: 'the server to stop answering' }).then(
+      () => false,
+      (err: unknown) => {
+        if (err instanceof PollTimeoutError) return true;
+        throw err;
+      },
+    );
     assert.equal(up, false, 'the server died with serve.sh');
     await new Promise((r) => setTimeout(r, 500)); // until the killed script is reaped
     const next = spawnSync('bash', [serve, ...common, '--prepare-only'], { encoding: 'utf8' });
