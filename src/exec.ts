@@ -55,41 +55,28 @@ export function quoteForDisplay(cmd: string, args: readonly string[]): string {
     .join(' ');
 }
 
-/**
- * Processes started and not yet finished, so an interrupted run can stop them.
- * The runner's children each lead a process group of their own (`group`): an
- * interrupted run kills the whole group at once, synchronously, before it
- * exits (zx's own kill first lists the tree, asynchronously, and would never
- * get to it), so no child, nor a child's child, runs on after the run ended.
- */
-const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined }>();
-
 export interface LongRunningOptions {
   env?: NodeJS.ProcessEnv;
   /** Append stdout and stderr to this file; otherwise they are pipes. */
   logFile?: string;
-  /** Outlive this run (mlmd-remote server start): not stopped when the run is interrupted; the caller unrefs it once it is ready. */
+  /** Outlive this run (mlmd-remote server start): a session of its own, not stopped when the run is interrupted; the caller unrefs it once it is ready. */
   detached?: boolean;
 }
 
 /**
- * Starts a process that runs until it is stopped (a server). Unless detached,
- * it leads a process group of its own that killRunningProcesses stops, like
- * the runner's children.
+ * Starts a process that runs until it is stopped (a server). Unless detached
+ * it stays in this process's group, so Ctrl-C reaches it even where no
+ * handler runs (a test run), and an interrupted run stops it too.
  */
 export function startLongRunning(cmd: string, args: readonly string[], opts: LongRunningOptions = {}): ChildProcess {
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { stdio: ['ignore', out, out], detached: true, env: opts.env ?? process.env });
+    child = spawn(cmd, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false, env: opts.env ?? process.env });
   } finally {
     if (typeof out === 'number') fs.closeSync(out);
   }
-  if (!opts.detached) {
-    const entry = { kill: (signal?: NodeJS.Signals) => child.kill(signal), group: () => child.pid };
-    running.add(entry);
-    child.once('exit', () => running.delete(entry));
-  }
+  if (!opts.detached) trackProcess(child);
   return child;
 }
 
@@ -101,6 +88,21 @@ export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promis
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Processes started and not yet finished, so an interrupted run can stop them.
+ * The runner's children each lead a process group of their own (`group`): an
+ * interrupted run kills the whole group at once, synchronously, before it
+ * exits (zx's own kill first lists the tree, asynchronously, and would never
+ * get to it), so no child, nor a child's child, runs on after the run ended.
+ */
+const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined }>();
+
+/** Lets an interrupted run stop a long-running process started outside the Runner (a server). */
+export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; once(event: 'exit', fn: () => void): unknown }): void {
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
 }
 
 /** Sends `signal` to every process the runner started that is still running. */
