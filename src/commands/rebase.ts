@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { Project } from '../config.js';
 import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
-import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
+import { recoverInterrupted, removeLeftovers } from '../interrupted.js';
 import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile } from '../patchfile.js';
 import { readSeries } from '../series.js';
@@ -20,8 +20,8 @@ import {
   workTreeTree,
   BUILD_OUTPUT_PATHSPECS,
 } from '../upstream.js';
-import { amInProgress, gitDir, openSession, stateDir } from '../workbranch.js';
-import { withTempIndex } from '../gitindex.js';
+import { amInProgress, gitDir, openSession } from '../workbranch.js';
+import { readState, rollBackInFlight, statePaths } from '../rebase-session.js';
 import { requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
 import { summarizePlan, type ExportResult } from './export.js';
@@ -40,15 +40,6 @@ export interface RebaseResult {
 }
 
 const SUPERPROJECT_FILES = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
-
-async function statePaths(deps: Deps, project: Project) {
-  const dir = path.join(await stateDir(deps.git, project.upstreamDir), 'rebase');
-  return { dir, file: path.join(dir, 'state.json'), report: path.join(path.dirname(dir), 'last-rebase.json') };
-}
-
-function readState(file: string): RebaseState | null {
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as RebaseState) : null;
-}
 
 function result(state: RebaseState, status: RebaseResult['status'], exported: ExportResult | null, next?: string): RebaseResult {
   return { schemaVersion: 1, status, from: state.from, to: state.to, branch: state.branch, patches: state.patches, durationMs: state.durationMs, export: exported, next };
@@ -156,48 +147,6 @@ async function replay(project: Project, deps: Deps, state: RebaseState, started:
     step.done(replayed.status);
   }
   return finish(project, deps, state, paths);
-}
-
-/**
- * A replay that was interrupted (its start is recorded, its end is not): the
- * git am session it opened is closed and HEAD goes back to just before the
- * patch, and the patch is pending again. What git wrote meanwhile is all that
- * goes; anything else in upstream/ stops this with an instruction.
- */
-async function rollBackInFlight(project: Project, deps: Deps, state: RebaseState, paths: { file: string }): Promise<void> {
-  const { git, log } = deps;
-  const dir = project.upstreamDir;
-  if (!state.inFlight) return;
-  const { index, head: before } = state.inFlight;
-  const p = state.patches[index]!;
-  if (await amInProgress(git, dir)) {
-    await git(dir, ['am', '--abort'], { allowFailure: true });
-    fs.rmSync(path.join(await gitDir(git, dir), 'rebase-apply'), { recursive: true, force: true });
-  }
-  const beforeTree = (await git(dir, ['rev-parse', `${before}^{tree}`])).stdout.trim();
-  const trees = [beforeTree, ...(await patchedTree(deps, dir, before, p.file))];
-  // A three-way merge killed halfway leaves its result, conflict markers and all, in the files the patch changes.
-  const touched = new Set(parsePatchFile(p.file).files.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== null));
-  const stray = (await strayChanges(git, dir, beforeTree, await workTreeTree(git, dir), trees)).filter((f) => !touched.has(f));
-  if (stray.length) {
-    throw new RefusedError(
-      `the replay of ${p.name} was interrupted, and upstream/ has changed since in ways the replay did not make (${stray.slice(0, 5).join(', ')})`,
-      'set them aside (git -C upstream stash push --include-untracked), then mlmd-remote rebase --continue; or undo the rebase with mlmd-remote rebase --abort',
-    );
-  }
-  await git(dir, ['checkout', '--quiet', '--force', '-B', state.branch, before]);
-  await removeLeftovers(git, dir, trees);
-  // Files the patch adds, written by the killed git am but never committed or staged.
-  if (touched.size) await git(dir, ['clean', '--quiet', '--force', '--', ...touched]);
-  state.patches[index] = { name: p.name, subject: p.subject, file: p.file, status: 'pending', offsets: [] };
-  delete state.inFlight;
-  writeFileAtomic(paths.file, JSON.stringify(state, null, 2));
-  log.warn(`the replay of ${p.name} was interrupted; it starts again from ${before.slice(0, 12)}`);
-}
-
-/** The tree of `commit` with `patchFile` applied, when it applies (what a replay may have written). */
-async function patchedTree(deps: Deps, dir: string, commit: string, patchFile: string): Promise<string[]> {
-  return withTempIndex(deps.git, dir, commit, async (indexGit) => ((await indexGit(['apply', '--cached', patchFile], { allowFailure: true })).ok ? [(await indexGit(['write-tree'])).stdout.trim()] : []));
 }
 
 async function finish(project: Project, deps: Deps, state: RebaseState, paths: { dir: string; file: string; report: string }): Promise<RebaseResult> {
