@@ -21,7 +21,7 @@ import { rebaseAbort, rebaseContinue, rebaseStart, type RebaseResult } from '../
 import { loadProject, type Project } from '../src/config.ts';
 import { MissingToolError, MlmdError, PatchError, RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
 import { sync } from '../src/commands/sync.ts';
-import { readPin } from '../src/upstream.ts';
+import { readPin } from '../src/pin.ts';
 import { processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';

@@ -10,20 +10,8 @@ import { SupplyChainError, UsageError } from '../src/errors.ts';
 import { hermeticGit, hermeticGitEnv, parseUrlRewrites, userUrlRewrites } from '../src/git.ts';
 import { applySeries } from '../src/apply-series.ts';
 import { parsePatchFile } from '../src/patchfile.ts';
-import {
-  checkTagName,
-  checkoutTree,
-  describeState,
-  inspectUpstream,
-  isDisposable,
-  peeledTagCommit,
-  redactUrl,
-  resolveRemoteTag,
-  saveWork,
-  upstreamUrl,
-  verifyTag,
-  type UpstreamState,
-} from '../src/upstream.ts';
+import { checkTagName, peeledTagCommit, redactUrl, resolveRemoteTag, upstreamUrl, verifyTag } from '../src/pin.ts';
+import { checkoutTree, describeState, inspectUpstream, isDisposable, saveWork, type UpstreamState } from '../src/upstream.ts';
 import { cleanupFixtures, git, makeRepo, makeUpstream, patchFromCommit, rejection, runner, tempDir, writeTree, Repo, withEnv, type UpstreamFixture } from './helpers/fixtures.ts';
 
 after(cleanupFixtures);

@@ -10,7 +10,8 @@ import { ensureVenv, findPython, packageVersion, readRequirements, venvFact, ven
 import { applySeries, type PatchApplyReport } from '../apply-series.js';
 import { readSeries } from '../series.js';
 import { prepareToolchain } from '../toolchain.js';
-import { hasCheckout, hasCommit, readPin } from '../upstream.js';
+import { readPin } from '../pin.js';
+import { hasCheckout, hasCommit } from '../upstream.js';
 import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, type WheelFile } from '../wheel.js';
 import { checkDistDir, updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';

@@ -2,7 +2,7 @@ import type { Project } from '../config.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { applySeries, type PatchApplyReport } from '../apply-series.js';
 import { readSeries } from '../series.js';
-import { readPin } from '../upstream.js';
+import { readPin } from '../pin.js';
 import { amPatches, scratchClone } from '../workbranch.js';
 import { requireCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';

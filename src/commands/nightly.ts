@@ -4,7 +4,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { loadProject, type Project } from '../config.js';
 import { UsageError } from '../errors.js';
-import { redactUrl, unreachableUpstream, upstreamUrl, readPin } from '../upstream.js';
+import { redactUrl, unreachableUpstream, upstreamUrl, readPin } from '../pin.js';
 import { newerTags, pickTags, readRemoteTags } from '../tags.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';

@@ -8,18 +8,8 @@ import { recoverInterrupted, removeLeftovers } from '../interrupted.js';
 import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile } from '../patchfile.js';
 import { readSeries } from '../series.js';
-import {
-  checkoutTree,
-  describeState,
-  isDisposable,
-  readPin,
-  redactUrl,
-  refuseToTouch,
-  resolveRemoteTag,
-  upstreamUrl,
-  workTreeTree,
-  BUILD_OUTPUT_PATHSPECS,
-} from '../upstream.js';
+import { readPin, redactUrl, resolveRemoteTag, upstreamUrl } from '../pin.js';
+import { checkoutTree, describeState, isDisposable, refuseToTouch, workTreeTree, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { amInProgress, gitDir, openSession } from '../workbranch.js';
 import { readState, rollBackInFlight, statePaths } from '../rebase-session.js';
 import { requireCheckout, upstreamState } from '../checkout.js';

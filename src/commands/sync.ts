@@ -1,18 +1,7 @@
 import type { Project } from '../config.js';
 import { MlmdError } from '../errors.js';
-import {
-  checkoutTree,
-  describeState,
-  hasCheckout,
-  hasCommit,
-  readPin,
-  redactUrl,
-  claimCheckout,
-  upstreamUrl,
-  upstreamUrlSource,
-  verifyTag,
-  type Pin,
-} from '../upstream.js';
+import { readPin, redactUrl, upstreamUrl, upstreamUrlSource, verifyTag, type Pin } from '../pin.js';
+import { checkoutTree, describeState, hasCheckout, hasCommit, claimCheckout } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { upstreamState } from '../checkout.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadProject, type Project } from '../../src/config.ts';
 import { processRunner } from '../../src/exec.ts';
 import { hermeticGit, userUrlRewrites, type Git } from '../../src/git.ts';
-import { upstreamUrl } from '../../src/upstream.ts';
+import { upstreamUrl } from '../../src/pin.ts';
 import { skipBecause } from './skips.ts';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
