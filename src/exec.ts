@@ -55,6 +55,9 @@ export function quoteForDisplay(cmd: string, args: readonly string[]): string {
     .join(' ');
 }
 
+/** A process startLongRunning started (callers need not import node:child_process). */
+export type LongRunningProcess = ChildProcess;
+
 export interface LongRunningOptions {
   env?: NodeJS.ProcessEnv;
   /** Append stdout and stderr to this file; otherwise they are pipes. */
@@ -68,7 +71,7 @@ export interface LongRunningOptions {
  * it stays in this process's group, so Ctrl-C reaches it even where no
  * handler runs (a test run), and an interrupted run stops it too.
  */
-export function startLongRunning(cmd: string, args: readonly string[], opts: LongRunningOptions = {}): ChildProcess {
+export function startLongRunning(cmd: string, args: readonly string[], opts: LongRunningOptions = {}): LongRunningProcess {
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'pipe';
   let child: ChildProcess;
   try {
@@ -81,7 +84,7 @@ export function startLongRunning(cmd: string, args: readonly string[], opts: Lon
 }
 
 /** SIGTERM, and SIGKILL when it has not exited after `graceMs`. */
-export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+export async function stopProcess(child: LongRunningProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');

@@ -6,12 +6,11 @@
  * filesystem whose CPython it supports; otherwise (or with --reference
  * native) a venv on this host.
  */
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Project } from './config.js';
 import { ExitCode, MlmdError, UsageError } from './errors.js';
-import { startLongRunning, stopProcess, type Runner } from './exec.js';
+import { startLongRunning, stopProcess, type LongRunningProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
 import { platformCacheDir, type PlatformName } from './platforms.js';
 import { poll, PollTimeoutError } from './poll.js';
@@ -47,7 +46,7 @@ interface ReadyFile {
 }
 
 /** Waits until `file` exists (the server's ready file), the process dies, or the limit passes. */
-async function waitForReadyFile(file: string, child: ChildProcess, stderrTail: () => string, limitMs: number, what: string): Promise<ReadyFile> {
+async function waitForReadyFile(file: string, child: LongRunningProcess, stderrTail: () => string, limitMs: number, what: string): Promise<ReadyFile> {
   try {
     return await poll(
       () => {
