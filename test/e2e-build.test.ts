@@ -12,16 +12,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { processRunner } from '../src/exec.ts';
 import { inspectWheel, type WheelInspection } from '../src/wheel.ts';
-import type { BuildResult } from '../src/commands/build.ts';
-import type { MatrixResult, VerifyResult } from '../src/commands/verify.ts';
 import { canConnect, freePort, startReferenceServer } from '../src/server.ts';
 import { ensureVenv, findPython, readRequirements, venvPython } from '../src/python.ts';
 import { recordingLogger } from '../src/log.ts';
 import { platformCacheDir } from '../src/platform.ts';
-import type { ServerStatus } from '../src/commands/server.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { containerSkip, rootfsSkip } from './helpers/skips.ts';
+import type { BuildResult, MatrixResult, ServerStatus, VerifyResult } from '../src/results.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-e2e-'));

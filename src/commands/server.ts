@@ -7,25 +7,10 @@ import { alive } from '../lock.js';
 import { findPython } from '../python.js';
 import { canConnect, referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../server.js';
 import type { Deps } from './deps.js';
-
-export interface ServerState {
-  pid: number;
-  host: string;
-  port: number;
-  dataDir: string;
-  logFile: string;
-  mlmdVersion: string;
-  /** Why it serves another release than the pinned upstream one. */
-  note?: string;
-  startedAt: string;
-}
-
-export interface ServerStatus {
-  schemaVersion: 1;
-  running: boolean;
-  answering: boolean;
-  state: ServerState | null;
-}
+import type { ServerState, ServerStatus } from '../results.js';
+import { defineCommand, REFERENCE_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderServerStatus } from '../render/verify.js';
 
 function stateFile(project: Project): string {
   return path.join(project.cacheDir, 'server', 'state.json');
@@ -88,3 +73,21 @@ export async function serverStop(opts: { project: Project }, deps: Deps): Promis
   fs.rmSync(stateFile(opts.project), { force: true });
   return { schemaVersion: 1, running: false, answering: false, state: status.state };
 }
+
+export const definition = defineCommand({
+  command: 'server <action>',
+  describe: 'Run the reference MLMD server for your own use: start | stop | status',
+  options: (y) =>
+    y
+      .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
+      .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
+      .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' })
+      .option('reference', REFERENCE_OPTION),
+  readOnly: (a) => a.action === 'status',
+  label: (a) => `server ${a.action}`,
+  run: (a, project, deps) =>
+    a.action === 'status' ? serverStatus({ project }) : a.action === 'start' ? serverStart({ project, port: a.port, python: a.python, reference: a.reference }, deps) : serverStop({ project }, deps),
+  render: (r, a) => (a.action === 'stop' ? 'The reference server is stopped.' : renderServerStatus(r)),
+  // status answers "is it running?" with its exit code.
+  exitCode: (r, a) => (a.action === 'status' && !r.running ? ExitCode.failure : ExitCode.ok),
+});
