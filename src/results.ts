@@ -163,6 +163,7 @@ export interface ReleaseResult {
 
 // server
 export interface ServerState {
+  schemaVersion: 1;
   pid: number;
   host: string;
   port: number;

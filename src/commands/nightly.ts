@@ -9,6 +9,7 @@ import { build } from './build.js';
 import type { Deps } from './deps.js';
 import { rebaseStart } from './rebase.js';
 import { sync } from './sync.js';
+import { RebaseStateSchema } from '../rebase.js';
 import { verify } from './verify.js';
 import type { NightlyResult, NightlyStep, NightlyTag, RebaseResult, StepStatus, VerifyResult } from '../results.js';
 import { defineCommand, UPSTREAM_URL_OPTION } from '../command.js';
@@ -129,8 +130,8 @@ function readLastRebase(project: Project): RebaseResult | null {
   try {
     const gitdirLine = fs.readFileSync(file, 'utf8');
     const gitdir = path.resolve(project.upstreamDir, gitdirLine.replace(/^gitdir:\s*/, '').trim());
-    const state = JSON.parse(fs.readFileSync(path.join(gitdir, 'mlmd-remote', 'rebase', 'state.json'), 'utf8')) as RebaseResult;
-    return { ...state, schemaVersion: 1, status: 'stopped', export: null } as RebaseResult;
+    const state = RebaseStateSchema.parse(JSON.parse(fs.readFileSync(path.join(gitdir, 'mlmd-remote', 'rebase', 'state.json'), 'utf8')));
+    return { schemaVersion: 1, status: 'stopped', from: state.from, to: state.to, branch: state.branch, patches: state.patches, durationMs: state.durationMs, export: null };
   } catch {
     return null;
   }

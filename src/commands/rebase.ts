@@ -4,7 +4,8 @@ import { writeFileAtomic, type Project } from '../config.js';
 import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
 import { recoverInterrupted, removeLeftovers, strayChanges } from '../interrupted.js';
-import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
+import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState, RebaseStateSchema } from '../rebase.js';
+import { readJsonFile } from '../json-file.js';
 import { parsePatchFile, readSeries } from '../series.js';
 import {
   checkoutTree,
@@ -36,7 +37,8 @@ async function statePaths(deps: Deps, project: Project) {
 }
 
 function readState(file: string): RebaseState | null {
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as RebaseState) : null;
+  if (!fs.existsSync(file)) return null;
+  return readJsonFile(file, RebaseStateSchema, `the rebase state ${file}`, (m) => new RefusedError(m, `it is damaged or from another version of mlmd-remote: remove ${path.dirname(file)}, then run git checkout -- ${SUPERPROJECT_FILES.join(' ')} && mlmd-remote sync --force`));
 }
 
 function result(state: RebaseState, status: RebaseResult['status'], exported: ExportResult | null, next?: string): RebaseResult {

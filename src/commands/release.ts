@@ -8,6 +8,8 @@ import { readSeries } from '../series.js';
 import { declaredRequirements } from '../matrix.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { build } from './build.js';
+import { parseJson, versioned } from '../json-file.js';
+import { z } from 'zod';
 import type { Deps } from './deps.js';
 import { resolveWheel, verify } from './verify.js';
 import type { ReleaseResult, VerifyResult } from '../results.js';
@@ -48,14 +50,27 @@ export function incompleteVerification(report: VerifyResult): string[] {
   return out;
 }
 
+/** What release relies on in a verify report written beside the wheel. */
+const VerifyReportSchema = versioned({
+  ok: z.boolean(),
+  wheel: z.looseObject({ sha256: z.string() }),
+  live: z.looseObject({ suite: z.looseObject({ passed: z.number(), failed: z.number() }) }).nullable(),
+  skipped: z.array(z.looseObject({ what: z.string(), reason: z.string() })),
+}) as unknown as z.ZodType<VerifyResult>;
+
 /** The verify report for exactly this wheel (by sha256), or a fresh verification. */
 async function ensureVerified(project: Project, deps: Deps, wheelPath: string, python?: string): Promise<VerifyResult> {
   const sha256 = sha256File(wheelPath);
   const reportFile = `${wheelPath}.verify.json`;
   if (fs.existsSync(reportFile)) {
-    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as VerifyResult;
-    // A report from before skips were recorded says nothing about them: verify again.
-    if (report.wheel.sha256 === sha256 && report.ok && report.live && report.live.suite.failed === 0 && Array.isArray(report.skipped)) {
+    // A report of another format (e.g. from before skips were recorded) says nothing reliable: verify again.
+    let report: VerifyResult | null = null;
+    try {
+      report = parseJson(fs.readFileSync(reportFile, 'utf8'), VerifyReportSchema, reportFile, (m) => new VerifyError(m));
+    } catch (err) {
+      deps.log.warn(`${(err as Error).message}; verifying again`);
+    }
+    if (report && report.wheel.sha256 === sha256 && report.ok && report.live && report.live.suite.failed === 0) {
       deps.log.info(`verified before: ${path.basename(reportFile)} (sha256 ${sha256.slice(0, 16)}…, ${report.live.suite.passed} behaviour tests)`);
       return report;
     }

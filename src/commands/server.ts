@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Project } from '../config.js';
 import { writeFileAtomic } from '../config.js';
 import { MlmdError } from '../errors.js';
+import { versioned } from '../json-file.js';
+import { z } from 'zod';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';
 import { canConnect, referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../server.js';
@@ -16,9 +18,13 @@ function stateFile(project: Project): string {
   return path.join(project.cacheDir, 'server', 'state.json');
 }
 
+/** The state file of a server started by server start; anything else counts as no server. */
+const ServerStateSchema = versioned({ pid: z.number().int(), host: z.string(), port: z.number().int(), dataDir: z.string(), logFile: z.string(), mlmdVersion: z.string(), note: z.string().optional(), startedAt: z.string() });
+
 function readState(project: Project): ServerState | null {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(project), 'utf8')) as ServerState;
+    const parsed = ServerStateSchema.safeParse(JSON.parse(fs.readFileSync(stateFile(project), 'utf8')));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
@@ -56,7 +62,7 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   const mlmdVersion = opts.project.config.upstream.tag.replace(/^v/, '');
   const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? referenceMlmdVersion(opts.project) : mlmdVersion})`);
   const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
-  const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
+  const state: ServerState = { schemaVersion: 1, pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
   step.done(`ml-metadata ${handle.mlmdVersion} at 127.0.0.1:${handle.port}`);
   return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };
