@@ -19,6 +19,7 @@ import { applySeries } from '../src/apply-series.ts';
 import { parsePatchFile } from '../src/patchfile.ts';
 import { readSeries } from '../src/series.ts';
 import { venvPython } from '../src/python.ts';
+import { startupRows } from './startup.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const project = loadProject(root, { exact: true });
@@ -51,6 +52,7 @@ function measure(name: string, cmd: string, args: string[], note?: string, cwd =
 const mlmd = (args: string[]) => [cli, '--quiet', ...args];
 
 process.stderr.write('mlmd-remote bench\n');
+const startup = startupRows();
 const workCold = path.join(scratch, 'work');
 const dist = path.join(scratch, 'dist');
 // Warm the shared caches (venvs) first, so "cold" means a fresh bazel output base only.
@@ -123,6 +125,8 @@ const scaling = await applyScaling();
 
 const pad = (s: string, n: number) => s.padEnd(n);
 const lines = [
+  '',
+  ...startup,
   '',
   `| step | time (s) | × floor | peak RSS (MiB) |`,
   `|---|---:|---:|---:|`,

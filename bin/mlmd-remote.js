@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (through tsx), so there is no build step to forget.
-import { register } from 'tsx/esm/api';
+// Runs the JavaScript compiled from src/ into lib/, compiling first when the
+// sources changed (so there is no build step to forget).
+import { ensureCompiled } from '../tools/compile.mjs';
 
-register();
-const { main } = await import('../src/cli.ts');
+ensureCompiled();
+const { main } = await import('../lib/cli.js');
 process.exitCode = await main();

@@ -1,3 +1,4 @@
+/** Whole-file writes that a reader never sees half done. */
 import fs from 'node:fs';
 import path from 'node:path';
 

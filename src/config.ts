@@ -4,22 +4,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import { readJsonFile } from './json-file.js';
+import { z } from 'zod';
 
-export interface BuildProfile {
-  /** Distribution name in the wheel's METADATA. */
-  distName: string;
-  /** Local version label appended as +<label>, or null for upstream's version. */
-  localVersion: string | null;
-}
+/** mlmd-remote.json: written by people (and by rebase), so every field is checked on read. */
+const ProjectConfigSchema = z.object({
+  upstream: z.object({ url: z.string().min(1), tag: z.string().min(1), commit: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 hex digits') }),
+  bazel: z.object({ version: z.string().min(1) }),
+  toolchain: z.object({ default: z.enum(['grpcio-tools', 'system']) }),
+  profiles: z
+    .record(
+      z.string(),
+      z.object({
+        /** Distribution name in the wheel's METADATA. */
+        distName: z.string().min(1),
+        /** Local version label appended as +<label>, or null for upstream's version. */
+        localVersion: z.string().min(1).nullable(),
+      }),
+    )
+    .refine((p) => 'default' in p, { message: 'needs a "default" profile' }),
+});
 
-export interface ProjectConfig {
-  upstream: { url: string; tag: string; commit: string };
-  bazel: { version: string };
-  toolchain: { default: ToolchainKind };
-  profiles: Record<string, BuildProfile>;
-}
-
-export type ToolchainKind = 'grpcio-tools' | 'system';
+export type ProjectConfig = z.infer<typeof ProjectConfigSchema>;
+export type BuildProfile = ProjectConfig['profiles'][string];
+export type ToolchainKind = ProjectConfig['toolchain']['default'];
 
 export interface Project {
   root: string;
@@ -52,23 +60,7 @@ export function findProjectRoot(start: string): string {
 export function loadProject(rootOrCwd: string, opts: { exact?: boolean } = {}): Project {
   const root = opts.exact ? path.resolve(rootOrCwd) : findProjectRoot(rootOrCwd);
   const configPath = path.join(root, CONFIG_FILE);
-  let config: ProjectConfig;
-  try {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as ProjectConfig;
-  } catch (err) {
-    throw new UsageError(`cannot read ${configPath}: ${(err as Error).message}`, `restore it with: git checkout -- ${CONFIG_FILE}`);
-  }
-  const problems: string[] = [];
-  if (!config.upstream?.url) problems.push('upstream.url');
-  if (!config.upstream?.tag) problems.push('upstream.tag');
-  if (!/^[0-9a-f]{40}$/.test(config.upstream?.commit ?? '')) problems.push('upstream.commit (40 hex digits)');
-  if (!config.bazel?.version) problems.push('bazel.version');
-  if (!config.profiles?.['default']) problems.push('profiles.default');
-  if (!['grpcio-tools', 'system'].includes(config.toolchain?.default)) problems.push('toolchain.default (grpcio-tools or system)');
-  for (const [name, profile] of Object.entries(config.profiles ?? {})) {
-    if (!profile?.distName || !('localVersion' in profile)) problems.push(`profiles.${name} (distName and localVersion)`);
-  }
-  if (problems.length) throw new UsageError(`${configPath} is missing or has a bad ${problems.join(', ')}`);
+  const config = readJsonFile(configPath, ProjectConfigSchema, configPath, (m) => new UsageError(m, `fix it, or restore it with: git checkout -- ${CONFIG_FILE}`));
   return {
     root,
     config,

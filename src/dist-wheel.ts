@@ -1,3 +1,4 @@
+/** Which wheel a command works on: the one named, or the only one in dist/. */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Project } from './config.js';

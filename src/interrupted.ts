@@ -18,6 +18,8 @@ import path from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import type { Project } from './config.js';
 import { RefusedError } from './errors.js';
+import { readJsonFile, versioned } from './json-file.js';
+import { z } from 'zod';
 import type { Git } from './git.js';
 import type { Logger } from './log.js';
 import { backupBranchName, BUILD_OUTPUT_PATHSPECS, checkoutTree, hasCheckout, hasCommit, workTreeTree } from './upstream.js';
@@ -37,6 +39,15 @@ export interface Intent {
   /** Trees whose files the run writes into the work tree. */
   targets: string[];
 }
+
+const IntentSchema = versioned({
+  command: z.string(),
+  pid: z.number(),
+  since: z.string(),
+  before: z.object({ head: z.string(), branch: z.string().nullable(), index: z.string().nullable(), tree: z.string() }).nullable(),
+  refs: z.record(z.string(), z.string().nullable()),
+  targets: z.array(z.string()),
+}) as unknown as z.ZodType<Intent>;
 
 async function intentFile(git: Git, project: Project): Promise<string> {
   return path.join(await gitDir(git, project.root), 'mlmd-remote', 'upstream-intent.json');
@@ -135,7 +146,7 @@ export async function recoverInterrupted(project: Project, deps: { git: Git; log
   const { git, log } = deps;
   const file = await intentFile(git, project);
   if (!fs.existsSync(file)) return null;
-  const intent = JSON.parse(fs.readFileSync(file, 'utf8')) as Intent;
+  const intent = readJsonFile(file, IntentSchema, `the record of an interrupted run ${file}`, (m) => new RefusedError(m, `it is damaged or from another version of mlmd-remote: remove it, then run mlmd-remote sync --force (what upstream/ holds is saved first)`));
   const dir = project.upstreamDir;
   const what = `an interrupted mlmd-remote ${intent.command} (pid ${intent.pid}, ${intent.since})`;
   const head = hasCheckout(dir) ? (await git(dir, ['rev-parse', '--verify', '-q', 'HEAD'], { allowFailure: true })).stdout.trim() : '';

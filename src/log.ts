@@ -15,12 +15,6 @@ export interface StepHandle {
   fail(summary?: string): number;
 }
 
-/** How long one step of a command took (build and verify report them). */
-export interface StepTiming {
-  step: string;
-  ms: number;
-}
-
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

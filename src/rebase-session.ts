@@ -10,11 +10,15 @@ import { RefusedError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
 import { removeLeftovers, strayChanges } from './interrupted.js';
+import { readJsonFile } from './json-file.js';
 import type { Logger } from './log.js';
 import { parsePatchFile } from './patchfile.js';
-import type { RebaseState } from './rebase.js';
+import { RebaseStateSchema, type RebaseState } from './rebase.js';
 import { workTreeTree } from './upstream.js';
 import { amInProgress, gitDir, stateDir } from './workbranch.js';
+
+/** The superproject's files a rebase rewrites (and --abort restores). */
+export const SUPERPROJECT_FILES = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
 
 /** Where a rebase in progress keeps its state, and the report of the last one. */
 export async function statePaths(deps: { git: Git }, project: Project): Promise<{ dir: string; file: string; report: string }> {
@@ -24,7 +28,8 @@ export async function statePaths(deps: { git: Git }, project: Project): Promise<
 
 /** The state of the rebase in progress, or null when none is. */
 export function readState(file: string): RebaseState | null {
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as RebaseState) : null;
+  if (!fs.existsSync(file)) return null;
+  return readJsonFile(file, RebaseStateSchema, `the rebase state ${file}`, (m) => new RefusedError(m, `it is damaged or from another version of mlmd-remote: remove ${path.dirname(file)}, then run git checkout -- ${SUPERPROJECT_FILES.join(' ')} && mlmd-remote sync --force`));
 }
 
 /**

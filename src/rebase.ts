@@ -19,8 +19,11 @@ import { withTempIndex } from './gitindex.js';
 import { readApplyOutput, type HunkOffset } from './apply-series.js';
 import type { Patch } from './patchfile.js';
 import { AM_ARGS } from './workbranch.js';
+import { versioned } from './json-file.js';
+import { z } from 'zod';
 
-export type RebasePatchStatus = 'pending' | 'clean' | 'offset' | 'already-upstream' | 'three-way' | 'conflicted' | 'resolved';
+export const REBASE_PATCH_STATUSES = ['pending', 'clean', 'offset', 'already-upstream', 'three-way', 'conflicted', 'resolved'] as const;
+export type RebasePatchStatus = (typeof REBASE_PATCH_STATUSES)[number];
 
 export interface ConflictHunk {
   /** 1-based line range of the conflict markers in the work tree file. */
@@ -62,6 +65,20 @@ export interface RebaseState {
   startedAt: string;
   durationMs: number;
 }
+
+const TagCommit = z.object({ tag: z.string(), commit: z.string() });
+
+/** What a rebase state file must hold for --continue and --abort to work from it. */
+export const RebaseStateSchema = versioned({
+  from: TagCommit,
+  to: TagCommit,
+  branch: z.string(),
+  orig: z.object({ head: z.string(), branch: z.string().nullable(), tree: z.string() }),
+  backupDir: z.string(),
+  patches: z.array(z.looseObject({ name: z.string(), file: z.string(), status: z.enum(REBASE_PATCH_STATUSES) })),
+  startedAt: z.string(),
+  durationMs: z.number(),
+}) as unknown as z.ZodType<RebaseState>;
 
 /** Conflict marker ranges in a file's text. */
 export function conflictHunks(text: string): ConflictHunk[] {

@@ -12,9 +12,10 @@ import type { Project } from './config.js';
 import { ExitCode, MlmdError, UsageError } from './errors.js';
 import { startLongRunning, stopProcess, type LongRunningProcess, type Runner } from './exec.js';
 import type { Logger } from './log.js';
-import { platformCacheDir, type PlatformName } from './platforms.js';
+import { platformCacheDir } from './platforms.js';
 import { poll, PollTimeoutError } from './poll.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
+import { SERVER_PLATFORM, SERVER_PYTHON } from './releases.js';
 import type { ServerHandle } from './server-handle.js';
 
 export function referenceServerScript(project: Project): string {
@@ -78,11 +79,8 @@ export interface ReferencePlan {
   note?: string;
 }
 
-/**
- * Root filesystem for releases without wheels for this host's CPython: Debian
- * bullseye's CPython 3.9 has official ml-metadata wheels from 1.14.0 to 1.16.0.
- */
-export const SERVER_PLATFORM: PlatformName = 'cpython-3.9';
+/** Root filesystem for releases without wheels for this host's CPython (tools/platform/releases.tsv). */
+export { SERVER_PLATFORM };
 
 /**
  * How to serve `wanted`: the host venv when its pinned release is that one, a
@@ -96,7 +94,7 @@ export function planReferenceServer(project: Project, wanted: string | undefined
   const requirements = path.join(dir, `requirements-${wanted}.txt`);
   if (fs.existsSync(requirements)) return { how: 'rootfs', mlmdVersion: wanted, requirements };
   const why = `no server venv pins ml-metadata ${wanted} (tools/reference_server/requirements-${wanted}.txt)`;
-  if (choice === 'same-version') throw new UsageError(why, `add that file, pinning ml-metadata==${wanted} and its dependencies for CPython 3.9, or use --reference native`);
+  if (choice === 'same-version') throw new UsageError(why, `add that file, pinning ml-metadata==${wanted} and its dependencies for CPython ${SERVER_PYTHON}, or use --reference native`);
   return { ...native, note: `${why}; serving ml-metadata ${native.mlmdVersion} instead` };
 }
 
@@ -213,7 +211,7 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
     host: '127.0.0.1',
     port: ready.port,
     pid: child.pid!,
-    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC${plan.how === 'rootfs' ? ` (CPython 3.9, ${SERVER_PLATFORM} root filesystem)` : ''}`,
+    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC${plan.how === 'rootfs' ? ` (CPython ${SERVER_PYTHON}, ${SERVER_PLATFORM} root filesystem)` : ''}`,
     mlmdVersion,
     serverPython,
     ...(plan.note ? { note: plan.note } : {}),

@@ -11,7 +11,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { BuildResult } from '../src/commands/build.ts';
 import { processRunner } from '../src/exec.ts';
 import { recordingLogger } from '../src/log.ts';
 import { runOnPlatform } from '../src/platform.ts';
@@ -19,6 +18,7 @@ import { findPython } from '../src/python.ts';
 import { startReferenceServer } from '../src/reference-server.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { rootfsSkip } from './helpers/skips.ts';
+import type { BuildResult } from '../src/results.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-consumers-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));

@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { NightlyResult } from '../src/commands/nightly.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { skipBecause } from './helpers/skips.ts';
+import type { NightlyResult } from '../src/results.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-faults-'));

@@ -26,11 +26,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RebaseResult } from '../src/commands/rebase.ts';
 import { runCli } from './helpers/hints.ts';
 import { addUserWork, describeLoop, interruptLoop, runInterrupted, snapshotOf, type LoopReport, type Scenario } from './helpers/interrupt.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { INDEX_CREDENTIALS, startPackageIndex } from './helpers/package-index.ts';
+import type { RebaseResult } from '../src/results.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-interrupt-'));
 const template = path.join(scratch, 'template');

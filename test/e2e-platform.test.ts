@@ -12,10 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { BuildResult } from '../src/commands/build.ts';
-import type { VerifyResult } from '../src/commands/verify.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { skipBecause } from './helpers/skips.ts';
+import type { BuildResult, VerifyResult } from '../src/results.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-platforms-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));

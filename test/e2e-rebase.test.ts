@@ -11,11 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RebaseResult } from '../src/commands/rebase.ts';
-import type { CheckResult } from '../src/commands/check.ts';
-import type { BuildResult } from '../src/commands/build.ts';
-import type { VerifyResult } from '../src/commands/verify.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import type { BuildResult, CheckResult, RebaseResult, VerifyResult } from '../src/results.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-rebase-'));
 const clone = path.join(scratch, 'project');

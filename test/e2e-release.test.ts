@@ -12,8 +12,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ReleaseResult } from '../src/commands/release.ts';
-import type { BuildResult } from '../src/commands/build.ts';
 import { loadProject } from '../src/config.ts';
 import { processRunner } from '../src/exec.ts';
 import { stderrLogger } from '../src/log.ts';
@@ -23,7 +21,7 @@ import { startReferenceServer } from '../src/reference-server.ts';
 import type { ServerHandle } from '../src/server-handle.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
 import { INDEX_CREDENTIALS, startPackageIndex, type PackageIndex } from './helpers/package-index.ts';
-import type { VerifyResult } from '../src/commands/verify.ts';
+import type { BuildResult, ReleaseResult, VerifyResult } from '../src/results.ts';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-release-'));
 const clone = path.join(scratch, 'project');

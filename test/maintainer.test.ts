@@ -17,7 +17,7 @@ import { check } from '../src/commands/check.ts';
 import type { Deps } from '../src/commands/deps.ts';
 import { edit } from '../src/commands/edit.ts';
 import { exportSeries } from '../src/commands/export.ts';
-import { rebaseAbort, rebaseContinue, rebaseStart, type RebaseResult } from '../src/commands/rebase.ts';
+import { rebaseAbort, rebaseContinue, rebaseStart } from '../src/commands/rebase.ts';
 import { loadProject, type Project } from '../src/config.ts';
 import { MissingToolError, MlmdError, PatchError, RefusedError, SupplyChainError, UsageError } from '../src/errors.ts';
 import { sync } from '../src/commands/sync.ts';
@@ -55,6 +55,7 @@ import {
   upstreamSnapshot,
   type MaintainerUpstream,
 } from './helpers/maintainer-fixtures.ts';
+import type { RebaseResult } from '../src/results.ts';
 
 after(cleanupFixtures);
 

@@ -1,5 +1,5 @@
 import type { Project } from '../config.js';
-import { applySeries, type ApplyResult } from '../apply-series.js';
+import { applySeries } from '../apply-series.js';
 import { readSeries } from '../series.js';
 import { requireCheckout } from '../checkout.js';
 import { readPin } from '../pin.js';
@@ -7,6 +7,10 @@ import { checkoutTree, claimCheckout, describeState, inspectUpstream } from '../
 import type { Deps } from './deps.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';
 import { checkPinnedTagIfGiven } from './sync.js';
+import type { ApplyCommandResult } from '../results.js';
+import { defineCommand, FORCE_OPTION, MARKDOWN_OPTION, UPSTREAM_URL_CHECK_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderApply, renderApplyMarkdown } from '../render/series.js';
 
 export interface ApplyOptions {
   project: Project;
@@ -15,16 +19,6 @@ export interface ApplyOptions {
   force?: boolean;
   /** Check the pinned tag at this URL first (also MLMD_REMOTE_UPSTREAM_URL). */
   url?: string;
-}
-
-export interface ApplyCommandResult extends ApplyResult {
-  schemaVersion: 1;
-  mode: 'check' | 'apply';
-  tag: string;
-  /** What upstream/ held before (apply only). */
-  before?: string;
-  savedTo?: string | null;
-  changed: boolean;
 }
 
 /** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */
@@ -72,3 +66,18 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
   step.done();
   return { ...base, mode: 'apply', before: describeState(state), savedTo, changed: true };
 }
+
+export const definition = defineCommand({
+  command: 'apply',
+  describe: 'Reset upstream/ to the pin and apply WORKSPACE.patch and the series',
+  readsUpstream: true,
+  options: (y) =>
+    y
+      .option('check', { type: 'boolean', default: false, describe: 'Only try the series on a scratch index; change nothing' })
+      .option('force', FORCE_OPTION)
+      .option('upstream-url', UPSTREAM_URL_CHECK_OPTION)
+      .option('markdown', { ...MARKDOWN_OPTION, describe: 'Print the per-patch report as markdown' }),
+  run: (a, project, deps) => apply({ project, check: a.check, force: a.force, url: a.upstreamUrl }, deps),
+  render: (r, a) => (a.markdown ? renderApplyMarkdown(r) : renderApply(r)),
+  exitCode: (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict),
+});

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import type { StepTiming } from '../log.js';
 import type { Project, ToolchainKind } from '../config.js';
 import { BuildError, PatchError, UsageError } from '../errors.js';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
@@ -16,6 +15,10 @@ import { buildWheel, profileVersion, publishAtomically, readUpstreamVersion, rem
 import { checkDistDir, updateSha256Sums, writeProvenance } from '../provenance.js';
 import type { Deps } from './deps.js';
 import { checkPinnedTagIfGiven, sync } from './sync.js';
+import type { BuildResult, StepTiming } from '../results.js';
+import { defineCommand, UPSTREAM_URL_CHECK_OPTION } from '../command.js';
+import { parseToolchainKind } from '../toolchain.js';
+import { renderBuild } from '../render/wheel.js';
 
 export interface BuildOptions {
   project: Project;
@@ -35,31 +38,6 @@ export interface BuildOptions {
   postRelease?: number;
   /** Build twice in separate scratch trees and fail unless the wheels are identical. */
   reproducibleCheck?: boolean;
-}
-
-export interface BuildResult {
-  schemaVersion: 1;
-  wheel: WheelFile;
-  /** SHA256SUMS and the provenance statement written beside the wheel. */
-  attestations: { sha256sums: string; provenance: string };
-  /** With --reproducible-check: the sha256 of each of the two builds. */
-  reproducible?: { first: string; second: string };
-  profile: string;
-  distName: string;
-  version: string;
-  upstream: { tag: string; commit: string; sourceDateEpoch: number };
-  patches: Array<Pick<PatchApplyReport, 'name' | 'subject' | 'sha256' | 'status'>>;
-  toolchain: {
-    kind: ToolchainKind;
-    protoc: string;
-    grpcPythonPlugin: string;
-    bazel: string;
-    bazelMode: 'bazelisk' | 'local';
-    python: string;
-    buildBackend: Record<string, string>;
-  };
-  notes: string[];
-  timings: StepTiming[];
 }
 
 export const GENERATE_TARGET = '//ml_metadata:move_generated_files';
@@ -299,3 +277,39 @@ function syncDir(src: string, dest: string, rel = ''): void {
     }
   }
 }
+
+export const definition = defineCommand({
+  command: 'build',
+  describe: 'Build the wheel into dist/ (pin + series -> bazel -> setuptools), without touching upstream/',
+  readsUpstream: true,
+  options: (y) =>
+    y
+      .option('profile', { type: 'string', default: 'default', describe: 'Build profile from mlmd-remote.json: default (ml-metadata-remote) or drop-in (ml-metadata, +remote.N)' })
+      .option('toolchain', { type: 'string', describe: 'Proto toolchain: grpcio-tools (pinned, from PyPI) or system (protoc + grpc_python_plugin on PATH)' })
+      .option('python', { type: 'string', describe: 'Python for the build venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
+      .option('bazel', { type: 'string', describe: 'Absolute path of a local bazel; skips bazelisk (also MLMD_REMOTE_BAZEL)' })
+      .option('bazelrc', { type: 'string', describe: 'An extra .bazelrc to read (e.g. a shared --remote_cache)' })
+      .option('bazel-opt', { type: 'string', array: true, default: [] as string[], describe: 'A bazel build option to pass through (repeatable), e.g. --bazel-opt=--remote_cache=grpc://cache:9092' })
+      .option('upstream-url', UPSTREAM_URL_CHECK_OPTION)
+      .option('dist', { type: 'string', describe: 'Output directory (default: dist/)' })
+      .option('work-dir', { type: 'string', describe: 'Scratch tree to stage and build in (default: .cache/work; a fixed path keeps bazel warm)' })
+      .option('reproducible-check', { type: 'boolean', default: false, describe: 'Build twice in separate scratch trees; fail unless the two wheels are byte-identical' }),
+  run: (a, project, deps) =>
+    build(
+      {
+        project,
+        profile: a.profile,
+        toolchain: a.toolchain ? parseToolchainKind(a.toolchain) : undefined,
+        python: a.python,
+        bazel: a.bazel,
+        bazelrc: a.bazelrc,
+        bazelOptions: a.bazelOpt,
+        upstreamUrl: a.upstreamUrl,
+        distDir: a.dist,
+        workDir: a.workDir,
+        reproducibleCheck: a.reproducibleCheck,
+      },
+      deps,
+    ),
+  render: renderBuild,
+});

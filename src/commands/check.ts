@@ -7,18 +7,11 @@ import { amPatches, scratchClone } from '../workbranch.js';
 import { requireCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';
 import { checkPinnedTagIfGiven } from './sync.js';
-import { summarizePlan, type ExportResult } from './export.js';
-
-export interface CheckResult {
-  schemaVersion: 1;
-  ok: boolean;
-  tag: string;
-  commit: string;
-  apply: PatchApplyReport[];
-  /** What export would do to the committed patch files (null when the series does not apply). */
-  export: ExportResult | null;
-  problems: string[];
-}
+import { summarizePlan } from './export.js';
+import type { CheckResult, ExportResult } from '../results.js';
+import { defineCommand, UPSTREAM_URL_CHECK_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderCheck } from '../render/series.js';
 
 /**
  * The CI guard: the series applies to the pin, and export (from commits made
@@ -59,3 +52,13 @@ export async function check(opts: { project: Project; url?: string }, deps: Deps
     scratch.dispose();
   }
 }
+
+export const definition = defineCommand({
+  command: 'check',
+  describe: 'CI guard: the series applies to the pin and export would change nothing',
+  readsUpstream: true,
+  options: (y) => y.option('upstream-url', UPSTREAM_URL_CHECK_OPTION),
+  run: (a, project, deps) => check({ project, url: a.upstreamUrl }, deps),
+  render: renderCheck,
+  exitCode: (r) => (r.ok ? ExitCode.ok : ExitCode.patchConflict),
+});

@@ -8,6 +8,9 @@ import { inspectWheel, upstreamVersionOf, wheelToolPath } from '../wheel.js';
 import { diffWheels, type WheelDiff } from '../wheeldiff.js';
 import type { Deps } from './deps.js';
 import { resolveWheel } from '../dist-wheel.js';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../errors.js';
+import { renderWheelDiff } from '../render/wheel.js';
 
 /** CPython versions to try, newest first, when fetching the official wheel of a version. */
 const OFFICIAL_PYTHONS = ['3.11', '3.10', '3.9', '3.8'];
@@ -50,3 +53,23 @@ export async function diffWheel(opts: { project: Project; base?: string; head?: 
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
+
+export const definition = defineCommand({
+  command: 'diff-wheel [wheels..]',
+  describe: 'Diff two wheels (BASE HEAD), or a wheel against the official ml-metadata wheel of its version',
+  readOnly: () => true,
+  options: (y) =>
+    y
+      .positional('wheels', { type: 'string', array: true, describe: '[BASE] HEAD; HEAD defaults to the only wheel in dist/' })
+      .option('python', { type: 'string', describe: 'CPython that runs pip and the wheel helper' })
+      .option('markdown', { type: 'boolean', default: false, describe: 'Markdown for a PR comment' })
+      .check((a) => {
+        if ((a.wheels?.length ?? 0) > 2) throw new UsageError('give at most two wheels: [BASE] HEAD');
+        return true;
+      }),
+  run: (a, project, deps) => {
+    const w = a.wheels ?? [];
+    return diffWheel({ project, base: w.length === 2 ? w[0] : undefined, head: w.length === 2 ? w[1] : w[0], python: a.python }, deps);
+  },
+  render: (r, a) => renderWheelDiff(r, a.markdown),
+});

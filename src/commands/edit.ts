@@ -9,19 +9,10 @@ import { backupBranchName, claimCheckout } from '../upstream.js';
 import { AM_ARGS, BASE_REF, WORK_BRANCH } from '../workbranch.js';
 import { exportChangesNothing, requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
-
-export interface EditResult {
-  schemaVersion: 1;
-  status: 'done' | 'stopped';
-  branch: string;
-  base: { tag: string; commit: string };
-  commits: Array<{ commit: string; patch: string; subject: string }>;
-  savedTo: string | null;
-  /** When a patch does not apply to the pin: the git am session is left open at it. */
-  stopped?: { patch: string; files: ConflictFile[]; message: string };
-  /** What to do next, when stopped. */
-  next?: string;
-}
+import type { EditResult } from '../results.js';
+import { defineCommand, FORCE_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderEdit } from '../render/series.js';
 
 /**
  * The series as commits on a work branch in upstream/, one per patch, for
@@ -92,3 +83,12 @@ export async function edit(opts: { project: Project; force?: boolean }, deps: De
       : `git could not merge it: make its change by hand in upstream/ (${touched.join(', ')}; git -C upstream am --show-current-patch=diff shows it), git -C upstream add the files, then git -C upstream am --continue (it applies the ${rest} patch(es) after it too); then mlmd-remote export. Or give up the edit with git -C upstream am --abort`,
   };
 }
+
+export const definition = defineCommand({
+  command: 'edit',
+  describe: 'Turn the series into commits on the branch mlmd-remote/work in upstream/, for editing with git',
+  options: (y) => y.option('force', FORCE_OPTION),
+  run: (a, project, deps) => edit({ project, force: a.force }, deps),
+  render: renderEdit,
+  exitCode: (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok),
+});

@@ -10,17 +10,9 @@ import { openSession, stateDir } from '../workbranch.js';
 import { recoverInterrupted } from '../interrupted.js';
 import { requireCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';
-
-export interface ExportResult {
-  schemaVersion: 1;
-  written: boolean;
-  changesNothing: boolean;
-  base: string;
-  head: string;
-  patches: Array<{ name: string; subject: string; action: string; commit: string }>;
-  removed: string[];
-  seriesChanged: boolean;
-}
+import type { ExportResult } from '../results.js';
+import { defineCommand } from '../command.js';
+import { renderExport } from '../render/series.js';
 
 export function summarizePlan(plan: ExportPlan, written: boolean): ExportResult {
   return {
@@ -61,3 +53,14 @@ export async function exportSeries(opts: { project: Project; verbatim?: boolean;
   step.done(result.changesNothing ? 'nothing changed' : `${plan.entries.filter((e) => e.action !== 'kept').length} written, ${plan.removed.length} removed`);
   return result;
 }
+
+export const definition = defineCommand({
+  command: 'export',
+  describe: 'Turn the commits on top of the pin back into patch files; unchanged patches keep their bytes',
+  options: (y) =>
+    y
+      .option('verbatim', { type: 'boolean', default: false, describe: 'Re-format every patch, even those whose effect did not change' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Say what would change; write nothing' }),
+  run: (a, project, deps) => exportSeries({ project, verbatim: a.verbatim, dryRun: a.dryRun }, deps),
+  render: renderExport,
+});

@@ -8,37 +8,14 @@ import { redactUrl, unreachableUpstream, upstreamUrl, readPin } from '../pin.js'
 import { newerTags, pickTags, readRemoteTags } from '../tags.js';
 import { build } from './build.js';
 import type { Deps } from './deps.js';
-import { rebaseStart, type RebaseResult } from './rebase.js';
+import { rebaseStart } from './rebase.js';
 import { sync } from './sync.js';
-import { verify, type VerifyResult } from './verify.js';
-
-export type StepStatus = 'ok' | 'failed' | 'stopped' | 'skipped';
-
-export interface NightlyStep {
-  step: 'rebase' | 'build' | 'verify';
-  status: StepStatus;
-  ms: number;
-  detail: string;
-}
-
-export interface NightlyTag {
-  tag: string;
-  commit: string;
-  outcome: 'fine' | 'needs-attention' | 'not-tried';
-  steps: NightlyStep[];
-  rebase: RebaseResult | null;
-  wheel: { name: string; sha256: string } | null;
-}
-
-export interface NightlyResult {
-  schemaVersion: 1;
-  status: 'up-to-date' | 'new-tags' | 'new-tag-fine' | 'new-tag-needs-attention';
-  pin: { tag: string; commit: string };
-  url: string;
-  checkedAt: string;
-  tags: NightlyTag[];
-  outDir: string;
-}
+import { RebaseStateSchema } from '../rebase.js';
+import { verify } from './verify.js';
+import type { NightlyResult, NightlyStep, NightlyTag, RebaseResult, StepStatus, VerifyResult } from '../results.js';
+import { defineCommand, UPSTREAM_URL_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderNightly } from '../render/wheel.js';
 
 /**
  * Looks for upstream tags newer than the pin and, for each, rebases the series
@@ -73,7 +50,7 @@ export async function nightly(opts: { project: Project; url?: string; prerelease
   const status: NightlyResult['status'] = tags.length === 0 ? 'up-to-date' : opts.listOnly ? 'new-tags' : tags.every((t) => t.outcome === 'fine') ? 'new-tag-fine' : 'new-tag-needs-attention';
   const result: NightlyResult = { schemaVersion: 1, status, pin, url: redactUrl(url), checkedAt: new Date().toISOString(), tags, outDir };
   writeFileAtomic(path.join(outDir, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const { renderNightlyMarkdown } = await import('../report.js');
+  const { renderNightlyMarkdown } = await import('../render/wheel.js');
   writeFileAtomic(path.join(outDir, 'summary.md'), renderNightlyMarkdown(result));
   return result;
 }
@@ -154,9 +131,26 @@ function readLastRebase(project: Project): RebaseResult | null {
   try {
     const gitdirLine = fs.readFileSync(file, 'utf8');
     const gitdir = path.resolve(project.upstreamDir, gitdirLine.replace(/^gitdir:\s*/, '').trim());
-    const state = JSON.parse(fs.readFileSync(path.join(gitdir, 'mlmd-remote', 'rebase', 'state.json'), 'utf8')) as RebaseResult;
-    return { ...state, schemaVersion: 1, status: 'stopped', export: null } as RebaseResult;
+    const state = RebaseStateSchema.parse(JSON.parse(fs.readFileSync(path.join(gitdir, 'mlmd-remote', 'rebase', 'state.json'), 'utf8')));
+    return { schemaVersion: 1, status: 'stopped', from: state.from, to: state.to, branch: state.branch, patches: state.patches, durationMs: state.durationMs, export: null };
   } catch {
     return null;
   }
 }
+
+export const definition = defineCommand({
+  command: 'nightly',
+  describe: 'For each upstream release newer than the pin: rebase in a scratch clone, build, verify, and report',
+  readsUpstream: true,
+  options: (y) =>
+    y
+      .option('pre', { type: 'boolean', default: false, describe: 'Include pre-releases (rc, beta, ...)' })
+      .option('tag', { type: 'string', array: true, describe: 'Only these tags (e.g. one per CI matrix job)' })
+      .option('out', { type: 'string', describe: 'Directory for summary.md, summary.json and the wheels (default: .cache/nightly/<date>)' })
+      .option('skip-verify', { type: 'boolean', default: false, describe: 'Build but do not verify' })
+      .option('list', { type: 'boolean', default: false, describe: 'Only list the newer tags (exit 0 either way); with --json, for a CI matrix' })
+      .option('upstream-url', UPSTREAM_URL_OPTION),
+  run: (a, project, deps) => nightly({ project, url: a.upstreamUrl, prereleases: a.pre, tags: a.tag, outDir: a.out, skipVerify: a.skipVerify, listOnly: a.list }, deps),
+  render: renderNightly,
+  exitCode: (r) => (r.status === 'up-to-date' || r.status === 'new-tags' ? ExitCode.ok : r.status === 'new-tag-fine' ? ExitCode.newTagFine : ExitCode.newTagNeedsAttention),
+});

@@ -11,25 +11,14 @@ import { readSeries } from '../series.js';
 import { readPin, redactUrl, resolveRemoteTag, upstreamUrl } from '../pin.js';
 import { checkoutTree, describeState, isDisposable, refuseToTouch, workTreeTree, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { amInProgress, gitDir, openSession } from '../workbranch.js';
-import { readState, rollBackInFlight, statePaths } from '../rebase-session.js';
+import { readState, rollBackInFlight, statePaths, SUPERPROJECT_FILES } from '../rebase-session.js';
 import { requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
-import { summarizePlan, type ExportResult } from './export.js';
-
-export interface RebaseResult {
-  schemaVersion: 1;
-  status: 'done' | 'stopped' | 'aborted';
-  from: RebaseState['from'];
-  to: RebaseState['to'];
-  branch: string;
-  patches: RebasePatch[];
-  durationMs: number;
-  export: ExportResult | null;
-  /** What to do next, when stopped. */
-  next?: string;
-}
-
-const SUPERPROJECT_FILES = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
+import { summarizePlan } from './export.js';
+import type { ExportResult, RebaseResult } from '../results.js';
+import { defineCommand, MARKDOWN_OPTION, UPSTREAM_URL_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderRebase, renderRebaseMarkdown } from '../render/series.js';
 
 function result(state: RebaseState, status: RebaseResult['status'], exported: ExportResult | null, next?: string): RebaseResult {
   return { schemaVersion: 1, status, from: state.from, to: state.to, branch: state.branch, patches: state.patches, durationMs: state.durationMs, export: exported, next };
@@ -281,3 +270,23 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
   step.done(`back at ${state.from.tag}; upstream/ is ${describeState(now)}${stay.length ? `; kept files the rebase did not write: ${stay.slice(0, 5).join(', ')}` : ''}`);
   return result(state, 'aborted', null);
 }
+
+export const definition = defineCommand({
+  command: 'rebase [tag]',
+  describe: 'Move the pin to an upstream tag and re-apply the series, patch by patch (stops on conflicts)',
+  readsUpstream: true,
+  options: (y) =>
+    y
+      .positional('tag', { type: 'string', describe: 'The upstream tag to move to, e.g. v1.15.0' })
+      .option('continue', { type: 'boolean', default: false, describe: 'Resume after resolving a conflict' })
+      .option('abort', { type: 'boolean', default: false, describe: 'Undo the rebase: pin, patch files and upstream/ as before' })
+      .option('upstream-url', UPSTREAM_URL_OPTION)
+      .option('markdown', { ...MARKDOWN_OPTION, describe: 'Print the per-patch report as markdown' })
+      .check((a) => {
+        if ([Boolean(a.tag), a.continue, a.abort].filter(Boolean).length !== 1) throw new UsageError('give a tag, or --continue, or --abort', 'e.g. mlmd-remote rebase v1.15.0');
+        return true;
+      }),
+  run: (a, project, deps) => (a.continue ? rebaseContinue({ project }, deps) : a.abort ? rebaseAbort({ project }, deps) : rebaseStart({ project, tag: a.tag!, url: a.upstreamUrl }, deps)),
+  render: (r, a) => (a.markdown ? renderRebaseMarkdown(r) : renderRebase(r)),
+  exitCode: (r) => (r.status === 'stopped' ? ExitCode.patchConflict : ExitCode.ok),
+});

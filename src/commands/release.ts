@@ -9,9 +9,14 @@ import { readSeries } from '../series.js';
 import { declaredRequirements } from '../matrix.js';
 import { inspectWheel, sha256File, upstreamVersionOf } from '../wheel.js';
 import { build } from './build.js';
+import { parseJson, versioned } from '../json-file.js';
+import { z } from 'zod';
 import type { Deps } from './deps.js';
 import { resolveWheel } from '../dist-wheel.js';
-import { verify, type VerifyResult } from './verify.js';
+import { verify } from './verify.js';
+import type { ReleaseResult, VerifyResult } from '../results.js';
+import { defineCommand } from '../command.js';
+import { renderRelease } from '../render/wheel.js';
 
 export interface ReleaseOptions {
   project: Project;
@@ -25,22 +30,6 @@ export interface ReleaseOptions {
   python?: string;
   /** Publish although verify skipped something or served another MLMD release (the result names it). */
   acceptIncomplete?: boolean;
-}
-
-export interface ReleaseResult {
-  schemaVersion: 1;
-  uploaded: boolean;
-  dryRun: boolean;
-  target: string;
-  distName: string;
-  version: string;
-  /** The post-release number a re-spin got (from what the index already had). */
-  postRelease: number | null;
-  existingVersions: string[];
-  wheel: { path: string; name: string; sha256: string };
-  verified: { sha256: string; passed: number; server: string; /** What verify did not prove, accepted with --accept-incomplete. */ incomplete: string[] };
-  notes: string;
-  changelog: string | null;
 }
 
 async function fetchText(url: string): Promise<{ status: number; text: string } | null> {
@@ -63,14 +52,27 @@ export function incompleteVerification(report: VerifyResult): string[] {
   return out;
 }
 
+/** What release relies on in a verify report written beside the wheel. */
+const VerifyReportSchema = versioned({
+  ok: z.boolean(),
+  wheel: z.looseObject({ sha256: z.string() }),
+  live: z.looseObject({ suite: z.looseObject({ passed: z.number(), failed: z.number() }) }).nullable(),
+  skipped: z.array(z.looseObject({ what: z.string(), reason: z.string() })),
+}) as unknown as z.ZodType<VerifyResult>;
+
 /** The verify report for exactly this wheel (by sha256), or a fresh verification. */
 async function ensureVerified(project: Project, deps: Deps, wheelPath: string, python?: string): Promise<VerifyResult> {
   const sha256 = sha256File(wheelPath);
   const reportFile = `${wheelPath}.verify.json`;
   if (fs.existsSync(reportFile)) {
-    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as VerifyResult;
-    // A report from before skips were recorded says nothing about them: verify again.
-    if (report.wheel.sha256 === sha256 && report.ok && report.live && report.live.suite.failed === 0 && Array.isArray(report.skipped)) {
+    // A report of another format (e.g. from before skips were recorded) says nothing reliable: verify again.
+    let report: VerifyResult | null = null;
+    try {
+      report = parseJson(fs.readFileSync(reportFile, 'utf8'), VerifyReportSchema, reportFile, (m) => new VerifyError(m));
+    } catch (err) {
+      deps.log.warn(`${(err as Error).message}; verifying again`);
+    }
+    if (report && report.wheel.sha256 === sha256 && report.ok && report.live && report.live.suite.failed === 0) {
       deps.log.info(`verified before: ${path.basename(reportFile)} (sha256 ${sha256.slice(0, 16)}…, ${report.live.suite.passed} behaviour tests)`);
       return report;
     }
@@ -195,3 +197,21 @@ function readDoc(project: Project, name: string): string | undefined {
   const table = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('|'));
   return table.length ? table.join('\n') : undefined;
 }
+
+export const definition = defineCommand({
+  command: 'release [wheel]',
+  describe: 'Publish the verified wheel with twine; a re-spin of a published version becomes the next .postN',
+  options: (y) =>
+    y
+      .positional('wheel', { type: 'string', describe: 'The wheel (default: the only wheel in dist/)' })
+      .option('repository-url', { type: 'string', describe: 'Upload URL, e.g. https://upload.pypi.org/legacy/ or http://127.0.0.1:8080/' })
+      .option('repository', { type: 'string', describe: 'A repository section of ~/.pypirc' })
+      .option('index-url', { type: 'string', describe: 'Simple index to read existing versions from (default: derived from the upload URL)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Verify and check, then show exactly what would be uploaded; upload nothing' })
+      .option('python', { type: 'string', describe: 'CPython for the venvs' })
+      .option('accept-incomplete', { type: 'boolean', default: false, describe: "Publish although verify skipped something (even if allowed) or served another MLMD release than the wheel's; the result names what was not proven" })
+      .example('$0 release --repository-url http://127.0.0.1:8080/ --dry-run', ''),
+  run: (a, project, deps) =>
+    release({ project, wheel: a.wheel, repositoryUrl: a.repositoryUrl, repository: a.repository, indexUrl: a.indexUrl, dryRun: a.dryRun, python: a.python, acceptIncomplete: a.acceptIncomplete }, deps),
+  render: renderRelease,
+});

@@ -4,6 +4,8 @@ import type { Git } from '../git.js';
 import { reviewSeries, type ReviewResult, type SeriesAtRevision } from '../review.js';
 import { parseSeriesList } from '../series.js';
 import type { Deps } from './deps.js';
+import { defineCommand } from '../command.js';
+import { renderReview, renderReviewMarkdown } from '../render/series.js';
 
 /** The series (WORKSPACE.patch first) and pin as committed at `rev`. */
 export async function seriesAt(git: Git, root: string, rev: string): Promise<SeriesAtRevision> {
@@ -42,3 +44,16 @@ async function defaultBase(git: Git, root: string, head: string): Promise<string
   }
   return `${head}~1`;
 }
+
+export const definition = defineCommand({
+  command: 'review',
+  describe: 'Compare the series between two revisions of this repository, patch by patch (for pull requests)',
+  readOnly: () => true,
+  options: (y) =>
+    y
+      .option('base', { type: 'string', describe: 'Base revision (default: merge base with origin/main or main)' })
+      .option('head', { type: 'string', default: 'HEAD', describe: 'Head revision' })
+      .option('markdown', { type: 'boolean', default: false, describe: 'Markdown for a PR comment, one collapsible section per patch' }),
+  run: (a, project, deps) => review({ project, base: a.base, head: a.head }, deps),
+  render: (r, a) => (a.markdown ? renderReviewMarkdown(r) : renderReview(r)),
+});

@@ -3,39 +3,30 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Project } from '../config.js';
 import { MlmdError } from '../errors.js';
+import { versioned } from '../json-file.js';
+import { z } from 'zod';
 import { alive } from '../lock.js';
 import { findPython } from '../python.js';
 import { canConnect } from '../network.js';
 import { poll, PollTimeoutError } from '../poll.js';
 import { referenceMlmdVersion, startReferenceServer, type ReferenceChoice } from '../reference-server.js';
 import type { Deps } from './deps.js';
-
-export interface ServerState {
-  pid: number;
-  host: string;
-  port: number;
-  dataDir: string;
-  logFile: string;
-  mlmdVersion: string;
-  /** Why it serves another release than the pinned upstream one. */
-  note?: string;
-  startedAt: string;
-}
-
-export interface ServerStatus {
-  schemaVersion: 1;
-  running: boolean;
-  answering: boolean;
-  state: ServerState | null;
-}
+import type { ServerState, ServerStatus } from '../results.js';
+import { defineCommand, REFERENCE_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { renderServerStatus } from '../render/verify.js';
 
 function stateFile(project: Project): string {
   return path.join(project.cacheDir, 'server', 'state.json');
 }
 
+/** The state file of a server started by server start; anything else counts as no server. */
+const ServerStateSchema = versioned({ pid: z.number().int(), host: z.string(), port: z.number().int(), dataDir: z.string(), logFile: z.string(), mlmdVersion: z.string(), note: z.string().optional(), startedAt: z.string() });
+
 function readState(project: Project): ServerState | null {
   try {
-    return JSON.parse(fs.readFileSync(stateFile(project), 'utf8')) as ServerState;
+    const parsed = ServerStateSchema.safeParse(JSON.parse(fs.readFileSync(stateFile(project), 'utf8')));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
@@ -73,7 +64,7 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   const mlmdVersion = opts.project.config.upstream.tag.replace(/^v/, '');
   const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? referenceMlmdVersion(opts.project) : mlmdVersion})`);
   const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
-  const state: ServerState = { pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
+  const state: ServerState = { schemaVersion: 1, pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
   step.done(`ml-metadata ${handle.mlmdVersion} at 127.0.0.1:${handle.port}`);
   return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };
@@ -93,3 +84,21 @@ export async function serverStop(opts: { project: Project }, deps: Deps): Promis
   fs.rmSync(stateFile(opts.project), { force: true });
   return { schemaVersion: 1, running: false, answering: false, state: status.state };
 }
+
+export const definition = defineCommand({
+  command: 'server <action>',
+  describe: 'Run the reference MLMD server for your own use: start | stop | status',
+  options: (y) =>
+    y
+      .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
+      .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
+      .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' })
+      .option('reference', REFERENCE_OPTION),
+  readOnly: (a) => a.action === 'status',
+  label: (a) => `server ${a.action}`,
+  run: (a, project, deps) =>
+    a.action === 'status' ? serverStatus({ project }) : a.action === 'start' ? serverStart({ project, port: a.port, python: a.python, reference: a.reference }, deps) : serverStop({ project }, deps),
+  render: (r, a) => (a.action === 'stop' ? 'The reference server is stopped.' : renderServerStatus(r)),
+  // status answers "is it running?" with its exit code.
+  exitCode: (r, a) => (a.action === 'status' && !r.running ? ExitCode.failure : ExitCode.ok),
+});

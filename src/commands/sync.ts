@@ -5,22 +5,14 @@ import { checkoutTree, describeState, hasCheckout, hasCommit, claimCheckout } fr
 import type { Deps } from './deps.js';
 import { upstreamState } from '../checkout.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';
+import type { SyncResult } from '../results.js';
+import { defineCommand, FORCE_OPTION, UPSTREAM_URL_OPTION } from '../command.js';
+import { renderSync } from '../render/series.js';
 
 export interface SyncOptions {
   project: Project;
   url?: string;
   force?: boolean;
-}
-
-export interface SyncResult {
-  schemaVersion: 1;
-  tag: string;
-  commit: string;
-  url: string;
-  action: 'cloned' | 'checked-out' | 'reset' | 'unchanged';
-  before: string;
-  /** Where work was saved before a forced sync, if any. */
-  savedTo: string | null;
 }
 
 /** Checks that the pinned tag still names the pinned commit at upstream (the URL given, or else mlmd-remote.json's). */
@@ -88,3 +80,17 @@ export async function sync(opts: SyncOptions, deps: Deps): Promise<SyncResult> {
   step.done(action);
   return { schemaVersion: 1, tag: pin.tag, commit: pin.commit, url: redactUrl(url), action, before: describeState(state), savedTo };
 }
+
+export const definition = defineCommand({
+  command: 'sync',
+  describe: 'Bring upstream/ to the pinned commit (checking that the tag still names it)',
+  readsUpstream: true,
+  options: (y) =>
+    y
+      .option('upstream-url', UPSTREAM_URL_OPTION)
+      .option('force', FORCE_OPTION)
+      .example('$0 sync', 'check out the pin')
+      .example('$0 sync --upstream-url https://mirror.example/ml-metadata.git', 'use a mirror'),
+  run: (a, project, deps) => sync({ project, url: a.upstreamUrl, force: a.force }, deps),
+  render: renderSync,
+});

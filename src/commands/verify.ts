@@ -19,11 +19,13 @@ import { skipRecorder, type Skip, type SkipKind } from '../verdict.js';
 import { scratchDir } from '../scratch.js';
 import { inspectWheel, sha256File, upstreamVersionOf, wheelUpstreamVersion } from '../wheel.js';
 import { runOnPlatform, type PlatformRun } from '../platform.js';
-import type { PlatformName } from '../platforms.js';
 import type { Deps } from './deps.js';
-import type { StepTiming } from '../log.js';
-
-export type ServerMode = 'reference' | 'container' | 'none';
+import type { MatrixResult, MatrixRowResult, ServerMode, StepTiming, VerifyResult } from '../results.js';
+import { defineCommand, MARKDOWN_OPTION, REFERENCE_OPTION } from '../command.js';
+import { ExitCode } from '../errors.js';
+import { parsePlatform, PLATFORMS, type PlatformName } from '../platforms.js';
+import { SKIP_KINDS } from '../verdict.js';
+import { renderMatrix, renderMatrixMarkdown, renderPlatformTable, renderVerify, renderVerifyMarkdown } from '../render/verify.js';
 
 export interface VerifyOptions {
   project: Project;
@@ -42,32 +44,6 @@ export interface VerifyOptions {
   platforms?: PlatformName[];
   /** What may skip without failing the verdict (the report still names it). */
   allowSkips?: SkipKind[];
-}
-
-export interface VerifyResult {
-  schemaVersion: 1;
-  ok: boolean;
-  wheel: { path: string; name: string; sha256: string };
-  static: Check[];
-  live: null | {
-    server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; note?: string; address: string };
-    /** Why the slow and TLS servers run another release than the one asked for. */
-    helperNote?: string;
-    python: string;
-    suite: SuiteResult;
-    /** Upstream's own tests at the wheel's commit; null when they could not run (see skipped). */
-    upstreamTests: UpstreamTestsResult | null;
-  };
-  /** The official wheel of the same release installed next to this one (with a live verify). */
-  coInstall?: CoInstallResult;
-  /** With --platform: one run per platform (a skipped platform says why). */
-  platforms?: PlatformRun[];
-  /** With --platform: the server on this host the platforms talked to. */
-  platformServer?: { description: string; mlmdVersion?: string; note?: string };
-  /** Everything that did not run, and whether the caller allowed it. */
-  skipped: Skip[];
-  allowedSkips: SkipKind[];
-  timings: StepTiming[];
 }
 
 /**
@@ -229,30 +205,6 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   return result;
 }
 
-export interface MatrixRowResult {
-  name: string;
-  pins: Record<string, string>;
-  installed: Record<string, string>;
-  passed: number;
-  failed: number;
-  skipped: number;
-  total: number;
-  ok: boolean;
-  durationMs: number;
-  failures: SuiteResult['failures'];
-}
-
-export interface MatrixResult {
-  schemaVersion: 1;
-  ok: boolean;
-  wheel: { name: string; sha256: string };
-  server: string;
-  python: string;
-  rows: MatrixRowResult[];
-  /** Where the declared ranges and the tested ones disagree (must be empty). */
-  drift: string[];
-}
-
 /** The behaviour suite once per row of tools/verify/matrix.json, against one reference server. */
 export async function verifyMatrix(opts: { project: Project; wheel?: string; python?: string; rows?: string[]; reference?: ReferenceChoice }, deps: Deps): Promise<MatrixResult> {
   const { project } = opts;
@@ -297,3 +249,35 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
     drift,
   };
 }
+
+/** One command, two results: a verify report, or with --matrix one row per dependency set. */
+export const definition = defineCommand({
+  command: 'verify [wheel]',
+  describe: 'Verify a wheel: static checks, then the behaviour suite against a live MLMD server',
+  options: (y) =>
+    y
+      .positional('wheel', { type: 'string', describe: 'The wheel (default: the only wheel in dist/)' })
+      .option('server', { choices: ['reference', 'container', 'none'] as const, default: 'reference' as const, describe: 'reference: MLMD C++ store from the official wheel, run by us; container: a server image via testcontainers; none: static checks only' })
+      .option('server-address', { type: 'string', describe: 'Verify against a running server at host:port instead' })
+      .option('image', { type: 'string', describe: 'Image for --server container (default: gcr.io/tfx-oss-public/ml_metadata_store_server:<version>)' })
+      .option('reference', REFERENCE_OPTION)
+      .option('python', { type: 'string', describe: 'CPython for the venvs (default: python3; also MLMD_REMOTE_PYTHON)' })
+      .option('markdown', { ...MARKDOWN_OPTION, describe: 'Print the report as markdown (for CI)' })
+      .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
+      .option('row', { type: 'string', array: true, describe: 'With --matrix: only these rows' })
+      .option('platform', { type: 'string', array: true, describe: `Run the behaviour suite inside a foreign root filesystem (repeatable): ${PLATFORMS.join(', ')}` })
+      .option('allow-skip', { choices: SKIP_KINDS, array: true, describe: 'Let this part skip without failing the verdict (repeatable); the report still names every skip' })
+      .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
+      .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
+      .example('$0 verify --server container --image mlmd-remote/reference-server:1.14.0', ''),
+  label: (a) => (a.matrix ? 'verify --matrix' : 'verify'),
+  run: async (a, project, deps): Promise<VerifyResult | MatrixResult> =>
+    a.matrix
+      ? verifyMatrix({ project, wheel: a.wheel, python: a.python, rows: a.row, reference: a.reference }, deps)
+      : verify({ project, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform), allowSkips: a.allowSkip }, deps),
+  render: (r, a) => {
+    if ('rows' in r) return a.markdown ? renderMatrixMarkdown(r) : renderMatrix(r);
+    return a.markdown ? (r.platforms ? renderPlatformTable(r) : renderVerifyMarkdown(r)) : renderVerify(r);
+  },
+  exitCode: (r) => (r.ok ? ExitCode.ok : ExitCode.verify),
+});

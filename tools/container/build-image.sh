@@ -12,10 +12,11 @@
 #
 #   --mlmd-version V the ml-metadata release to serve (default: the pinned
 #                    upstream release of mlmd-remote.json, the one the wheel
-#                    is built from). requirements.txt's release runs on
-#                    bookworm (CPython 3.11); another V needs
-#                    requirements-V.txt and runs on bullseye (CPython 3.9),
-#                    as ml-metadata 1.14.0 has no wheels past CPython 3.10
+#                    is built from). requirements.txt's release, or
+#                    another V with requirements-V.txt, runs on the Debian
+#                    and CPython its row of tools/platform/releases.tsv
+#                    names: 1.16.0 on bookworm (CPython 3.11), 1.14.0 on
+#                    bullseye (CPython 3.9), as it has no wheels past 3.10
 #   --tag NAME:TAG   image to create (default mlmd-remote/reference-server:V)
 #   --cache-dir DIR  where the debootstrap base, the downloaded wheels and the
 #                    finished rootfs tarball are kept (default
@@ -26,7 +27,8 @@
 #                    http://deb.debian.org/debian)
 #   --force          rebuild everything, ignoring the image and all caches
 #
-# The recipe hash covers this script, the requirements file and the server's
+# The recipe hash covers this script, tools/platform/lib-rootfs.sh, the
+# release's Debian and CPython, the requirements file and the server's
 # modules (tools/reference_server/*.py). The image
 # carries it as label mlmd-remote.recipe: when the image already has it the
 # script does nothing. The finished rootfs is cached as rootfs-<hash>.tar, so
@@ -41,8 +43,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=tools/platform/debian-mirror.sh
-. "$repo/tools/platform/debian-mirror.sh"
+tool=build-image platform=""
+lib=$repo/tools/platform/lib-rootfs.sh
+# shellcheck source=tools/platform/lib-rootfs.sh
+. "$lib"
 server_dir=$repo/tools/reference_server
 server_py=$server_dir/server.py
 # server.py and the modules beside it (not its tests, which live in tests/).
@@ -57,8 +61,7 @@ label_key=mlmd-remote.recipe
 # above do not show; the cached base tarball is keyed by it.
 base_revision=2
 
-say() { echo "build-image: $*" >&2; }
-die() { say "error: $*"; exit 1; }
+die() { fail 1 "$*"; }
 no_containers_hint="(without containers, tests can run the same server directly: --server reference)"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -90,25 +93,25 @@ if [ -z "$mlmd_version" ]; then
   mlmd_version=$(sed -n -E 's/.*"tag"[[:space:]]*:[[:space:]]*"v?([^"]+)".*/\1/p' "$repo/mlmd-remote.json" | head -n1)
   [ -n "$mlmd_version" ] || die "no upstream tag in $repo/mlmd-remote.json; name the release with --mlmd-version"
 fi
-# Which Debian has a CPython the release has wheels for.
 if [ "$(pinned "$server_dir/requirements.txt")" = "$mlmd_version" ]; then
   requirements=$server_dir/requirements.txt
-  suite=bookworm py_version=3.11
 elif [ -f "$server_dir/requirements-$mlmd_version.txt" ]; then
   requirements=$server_dir/requirements-$mlmd_version.txt
-  suite=bullseye py_version=3.9
 else
   die "no pins for ml-metadata $mlmd_version: tools/reference_server/requirements.txt pins $(pinned "$server_dir/requirements.txt") and there is no requirements-$mlmd_version.txt"
 fi
 [ "$(pinned "$requirements")" = "$mlmd_version" ] || die "$requirements does not pin ml-metadata==$mlmd_version"
+# Which Debian has a CPython the release has wheels for.
+# (Status 2: the table is unreadable, and rootfs_row said so.)
+rootfs_row release "$mlmd_version" || { [ $? = 2 ] && exit 1
+  die "tools/platform/releases.tsv has no row for ml-metadata $mlmd_version; add one naming the Debian release whose CPython its wheels are for"; }
+suite=$row_debian py_version=$row_python
 tag=${tag:-mlmd-remote/reference-server:$mlmd_version}
 
-recipe=$(cat "${BASH_SOURCE[0]}" "$requirements" "${server_modules[@]}" | sha256sum | cut -c1-64)
+recipe=$( { cat "${BASH_SOURCE[0]}" "$lib"; printf '%s\n' "$suite" "$py_version"; cat "$requirements" "${server_modules[@]}"; } | sha256sum | cut -c1-64)
 short=${recipe:0:16}
 
 start=$(date +%s)
-elapsed() { echo "$(( $(date +%s) - start ))s"; }
-step() { say "[$(elapsed)] $*"; }
 
 # --- the engine -------------------------------------------------------------
 command -v docker >/dev/null 2>&1 \
@@ -142,53 +145,16 @@ rootfs_tar=$cache_dir/rootfs-$mlmd_version-$short.tar
 log=$cache_dir/build-$mlmd_version-$short.log
 
 # --- the root filesystem ----------------------------------------------------
-unmount_under() {
-  # Unmounts whatever is mounted below $1 (deepest first), e.g. /proc left
-  # by an interrupted debootstrap, so that removing $1 cannot reach the host.
-  local dir=$1 m
-  awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/mounts 2>/dev/null | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
-
-work=""
 cleanup() {
-  if [ -n "$work" ] && [ -d "$work" ]; then
-    unmount_under "$work"
-    rm -rf --one-file-system "$work"
-  fi
+  stop_children
+  if [ -n "$work" ] && [ -d "$work" ]; then remove_tree "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# run_logged LABEL CMD... : output goes to $log; lines matching
-# $show_pattern are echoed as progress, and every 25th line matching
-# $count_pattern as a count (per second word).
-show_pattern='^$'
-count_pattern=''
-run_logged() {
-  local label=$1; shift
-  echo "=== $(date -Is) $label: $*" >>"$log"
-  local rc
-  set +e
-  "$@" 2>&1 | tee -a "$log" |
-    awk -v show="$show_pattern" -v count="$count_pattern" '
-      $0 ~ show { print "build-image:   " $0; fflush(); next }
-      count != "" && $0 ~ count { if (++n[$2] % 25 == 0) { print "build-image:   ... " $2 " " n[$2] " packages"; fflush() } }
-    ' >&2
-  rc=${PIPESTATUS[0]}
-  set -e
-  if [ "$rc" -ne 0 ]; then
-    say "error: $label failed (exit $rc); last lines of $log:"
-    tail -n 15 "$log" | sed 's/^/  | /' >&2
-    exit 1
-  fi
-}
-
 chroot_run() {
   # A clean environment: nothing from the host leaks into the image.
-  env -i HOME=/root LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1 \
-    chroot "$rootfs" "$@"
+  chroot_env "$rootfs" PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1 -- "$@"
 }
 
 host_pip() {
@@ -234,19 +200,14 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     step "1/5 debootstrap --variant=$variant --include=$include $suite from $mirror (takes a few minutes)"
     show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Configuring python3 |Base system installed)|E: |W: )'
     count_pattern='^I: (Retrieving|Extracting|Unpacking|Configuring) [a-z0-9]'
-    run_logged debootstrap debootstrap --variant="$variant" --include="$include" "$suite" "$rootfs" "$mirror"
+    run_logged "$log" debootstrap 1 debootstrap --variant="$variant" --include="$include" "$suite" "$rootfs" "$mirror"
     count_pattern=''
     unmount_under "$rootfs"
-    # Drop what an image never needs: downloaded .debs, apt lists, docs and
-    # message translations (a third of the base). tzdata stays, as in the
-    # official image.
-    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-      "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
-      "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/debootstrap
-    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+    # tzdata stays, as in the official image.
+    slim_rootfs "$rootfs"
     step "1/5 caching the base as $(basename "$base_tar")"
     rm -f "$cache_dir"/base-"$suite"-*.tar
-    tar -C "$rootfs" --numeric-owner -cf "$base_tar.tmp" . && mv "$base_tar.tmp" "$base_tar"
+    cache_tar "$rootfs" "$base_tar"
   fi
 
   got_py=$(chroot_run /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
@@ -258,7 +219,7 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
     step "2/5 pip download (host) of $(basename "$requirements") for cp$py_version $wheel_platform into $(basename "$wheels")"
     rm -rf "$wheels"
     show_pattern='^(Collecting|Saved|Successfully downloaded|ERROR)'
-    run_logged "pip download" host_pip download --disable-pip-version-check --progress-bar off \
+    run_logged "$log" "pip download" 1 host_pip download --disable-pip-version-check --progress-bar off \
       --only-binary=:all: --platform "$wheel_platform" --python-version "$py_version" \
       --implementation cp -r "$requirements" -d "$wheels"
     touch "$wheels/.complete"
@@ -271,8 +232,8 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
   cp "$wheels"/*.whl "$rootfs/wheels/"
   cp "$requirements" "$rootfs/wheels/requirements.txt"
   show_pattern='^(Successfully installed|ERROR)'
-  run_logged "python3 -m venv" chroot_run /usr/bin/python3 -m venv "$prefix/venv"
-  run_logged "pip install" chroot_run "$prefix/venv/bin/pip" install --no-index --find-links /wheels \
+  run_logged "$log" "python3 -m venv" 1 chroot_run /usr/bin/python3 -m venv "$prefix/venv"
+  run_logged "$log" "pip install" 1 chroot_run "$prefix/venv/bin/pip" install --no-index --find-links /wheels \
     -r /wheels/requirements.txt
   rm -rf "$rootfs/wheels"
   install -m 0644 "${server_modules[@]}" "$rootfs$prefix/"
@@ -281,23 +242,22 @@ if [ "$force" = 1 ] || [ ! -s "$rootfs_tar" ]; then
 
   step "4/5 smoke test in the chroot (imports and --help)"
   show_pattern='^(OK|Traceback|[A-Za-z]*Error)'
-  run_logged "smoke test" chroot_run "$prefix/venv/bin/python" -c '
+  run_logged "$log" "smoke test" 1 chroot_run "$prefix/venv/bin/python" -c '
 import grpc, ml_metadata
 from ml_metadata.metadata_store.pywrap.metadata_store_extension import metadata_store
 print("OK ml-metadata", ml_metadata.__version__, "grpcio", grpc.__version__)'
   got_mlmd=$(chroot_run "$prefix/venv/bin/python" -c 'import ml_metadata; print(ml_metadata.__version__)')
   [ "$got_mlmd" = "$mlmd_version" ] || die "the venv has ml-metadata $got_mlmd, $(basename "$requirements") pins $mlmd_version"
-  run_logged "server.py --help" chroot_run "$prefix/venv/bin/python" "$prefix/server.py" --help
+  run_logged "$log" "server.py --help" 1 chroot_run "$prefix/venv/bin/python" "$prefix/server.py" --help
 
   # Docker mounts its own /dev, /proc, /sys, /etc/hosts, /etc/resolv.conf
   # and /etc/hostname; leave none of the build host's in the image.
-  rm -rf "${rootfs:?}"/dev/* "$rootfs"/tmp/* "$rootfs"/var/tmp/* "$rootfs"/root/.cache
-  : >"$rootfs/etc/resolv.conf"
+  scrub_rootfs "$rootfs"
   echo mlmd-reference >"$rootfs/etc/hostname"
 
   step "5/5 caching the root filesystem as $(basename "$rootfs_tar") ($(du -sh "$rootfs" | cut -f1))"
   rm -f "$cache_dir"/rootfs-"$mlmd_version"-*.tar "$cache_dir"/rootfs-"$mlmd_version"-*.tar.tmp
-  tar -C "$rootfs" --numeric-owner -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+  cache_tar "$rootfs" "$rootfs_tar"
   # Keep the cache to the current recipe's log, and drop files of the older
   # naming (rootfs-<recipe>.tar, build-<recipe>.log, before one per release).
   find "$cache_dir" -maxdepth 1 -name "build-$mlmd_version-*.log" ! -name "build-$mlmd_version-$short.log" -delete

@@ -3,7 +3,7 @@
 # debootstrap. The URI of the first enabled "deb" source (one-line or deb822
 # format) whose suites include SUITE, or, without SUITE, a plain release name
 # (not -updates, not -security). Prints nothing on a host that is not Debian.
-# Sourced by tools/platform/rootfs.sh and tools/container/build-image.sh.
+# Sourced by tools/platform/lib-rootfs.sh (for rootfs.sh and build-image.sh).
 debian_mirror() {
   grep -qs '^ID=debian' /etc/os-release || return 0
   local files=() f

@@ -15,39 +15,22 @@
 # and may define finish RC, called last on every exit.
 
 export PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
-# shellcheck source=tools/platform/debian-mirror.sh
-. "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
+# shellcheck source=tools/platform/lib-rootfs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-rootfs.sh"
 
 # --- recipes ----------------------------------------------------------------
 # Every platform is: debootstrap --variant=minbase of SUITE for ARCH with
-# $include, checked to have CPython PY, where platform.machine() is MACHINE.
+# $include, checked to have CPython PY, where platform.machine() is MACHINE:
+# its platform row of releases.tsv.
 include=python3,python3-venv,ca-certificates,openssl
 variant=minbase
 recipe_for() {
-  case "$1" in
-    linux/arm64)  suite=bookworm; arch=arm64; want_py=3.11; machine=aarch64 ;;
-    cpython-3.13) suite=trixie;   arch=amd64; want_py=3.13; machine=x86_64 ;;
-    cpython-3.9)  suite=bullseye; arch=amd64; want_py=3.9;  machine=x86_64 ;;
-    *) return 1 ;;
-  esac
+  rootfs_row platform "$1" || return 1
+  suite=$row_debian arch=$row_arch want_py=$row_python machine=$row_machine
 }
-platforms="linux/arm64 cpython-3.13 cpython-3.9"
+platforms=$(rootfs_names platform) || fail 2 "the platform table is unreadable; restore tools/platform/releases.tsv"
 
-# --- output -----------------------------------------------------------------
-tool=${tool:-rootfs}
-platform=${platform:-}
-start=$(date +%s)
 stage=setup reason="" cached=""
-say() { echo "$tool${platform:+[$platform]}: $*" >&2; }
-step() { say "[$(( $(date +%s) - start ))s] $*"; }
-
-# fail CODE MESSAGE: one sentence naming the fix, then exit with CODE.
-fail() {
-  local code=$1; shift
-  reason=$*
-  say "error: $*"
-  exit "$code"
-}
 
 # --- options every entry script takes -------------------------------------------
 # Per machine, as mlmd-remote's platformCacheDir() has it.
@@ -75,7 +58,6 @@ common_option() {
 }
 
 # --- trees, mounts and processes ----------------------------------------------
-work=""
 # real_dir DIR WHAT: DIR's physical path (symlinks resolved, as /proc/mounts
 # shows it). Refuses paths /proc/mounts would escape (spaces, backslashes),
 # which the mount checks below could not match.
@@ -84,42 +66,6 @@ real_dir() {
   dir=$(cd "$1" 2>/dev/null && pwd -P) || fail 2 "cannot use $1 as the $2"
   case "$dir" in *[[:space:]\\]*) fail 2 "the $2 $dir has a space or backslash in its path; choose another" ;; esac
   printf '%s\n' "$dir"
-}
-unmount_under() {
-  # Unmounts whatever is mounted at or below $1, deepest first.
-  local dir=$1 m
-  awk -v d="$dir/" 'index($2 "/", d) == 1 { print $2 }' /proc/mounts 2>/dev/null | sort -r |
-    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-}
-mounted_under() {
-  awk -v d="$1/" 'index($2 "/", d) == 1 { n++ } END { exit !(n > 0) }' /proc/mounts 2>/dev/null && return 0
-  # Belt and braces: ask the kernel about the places we mount on, whatever
-  # their spelling.
-  local m
-  for m in "$1" "$1"/{dev,proc,sys,tmp,data} "$1"/root "$1"/root/{dev,proc,sys,tmp,data,opt/mlmd-server/app}; do
-    mountpoint -q "$m" 2>/dev/null && return 0
-  done
-  return 1
-}
-kill_rooted_in() {
-  # Kills the processes whose root directory is inside $1: those we started
-  # in a chroot there (by this run, or by one that was SIGKILLed).
-  local p r
-  for p in /proc/[0-9]*; do
-    r=$(readlink "$p/root" 2>/dev/null) || continue
-    case "$r/" in "$1"/*) kill -KILL "${p#/proc/}" 2>/dev/null || true ;; esac
-  done
-}
-remove_tree() {
-  # Never removes a tree that still has something mounted in it (a bind
-  # mount of the host's data, /dev).
-  local dir=$1
-  unmount_under "$dir"
-  if mounted_under "$dir"; then
-    say "warning: could not unmount everything under $dir; leaving it on disk"
-    return 0
-  fi
-  rm -rf --one-file-system "$dir"
 }
 cleanup() {
   if [ -n "$work" ] && [ -d "$work" ]; then
@@ -157,110 +103,6 @@ install_traps() {
   trap on_exit EXIT
   trap 'reason="interrupted"; say "interrupted; stopping and cleaning up"; exit 130' INT
   trap 'reason="terminated"; say "terminated; stopping and cleaning up"; exit 143' TERM
-}
-
-# --- children -----------------------------------------------------------------
-# view MODE: how a child's output is shown on stderr while it runs. progress:
-# lines matching $show_pattern, and every 25th matching $count_pattern as a
-# count (per second word); all: every line, indented.
-show_pattern='^$'
-count_pattern=''
-view() {
-  if [ "$1" = all ]; then
-    sed -u 's/^/  | /'
-  else
-    awk -v show="$show_pattern" -v count="$count_pattern" -v tool="$tool" '
-      $0 ~ show { print tool ":   " $0; fflush(); next }
-      count != "" && $0 ~ count { if (++n[$2] % 25 == 0) { print tool ":   ... " $2 " " n[$2] " packages"; fflush() } }'
-  fi
-}
-
-# run_child LOG MODE CMD...: runs CMD (a function is fine) in a process group
-# of its own, output appended to LOG and shown through `view MODE` while it
-# runs; returns its exit status. We wait with `wait`, which a signal
-# interrupts, so INT/TERM to the script stop the child promptly (on_exit
-# kills its group) instead of waiting for it to finish.
-child="" viewer=""
-run_child() {
-  local log=$1 mode=$2; shift 2
-  local offset rc=0
-  offset=$(( $(stat -c %s "$log") + 1 ))
-  set -m
-  "$@" >>"$log" 2>&1 </dev/null &
-  child=$!
-  set +m
-  tail -c "+$offset" -s 0.2 --pid="$child" -F "$log" 2>/dev/null | view "$mode" >&2 &
-  viewer=$!
-  wait "$child" || rc=$?
-  child=""
-  wait "$viewer" 2>/dev/null || true
-  viewer=""
-  return "$rc"
-}
-
-group_alive() {
-  # Is any process of group $1 still running (zombies do not count)? cat
-  # fails for a process that exits meanwhile; under pipefail that must not
-  # count as "none".
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v g="$1" '
-    { s = $0; sub(/.*\) /, "", s); split(s, a, " "); if (a[3] == g && a[1] != "Z") { found = 1; exit } }
-    END { exit !found }'
-}
-
-stop_children() {
-  if [ -n "$child" ]; then
-    kill -TERM -- "-$child" 2>/dev/null || true
-    for _ in $(seq 50); do group_alive "$child" || break; sleep 0.1; done
-    kill -KILL -- "-$child" 2>/dev/null || true
-    child=""
-  fi
-  if [ -n "$viewer" ]; then kill "$viewer" 2>/dev/null || true; viewer=""; fi
-  # Anything else still running inside our throw-away tree (a process the
-  # suite left behind) would keep its mounts busy.
-  if [ -n "$work" ]; then kill_rooted_in "$work"; fi
-}
-
-# run_logged LOG LABEL EXITCODE CMD...: run_child in progress mode; on
-# failure shows the log's tail and exits with EXITCODE.
-run_logged() {
-  local log=$1 label=$2 code=$3; shift 3
-  echo "=== $(date -Is) $label: $*" >>"$log"
-  local rc=0
-  run_child "$log" progress "$@" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    say "$label failed (exit $rc); last lines of $log:"
-    tail -n 15 "$log" | sed 's/^/  | /' >&2
-    fail "$code" "$label failed (exit $rc); see $log$( [ "$code" = 4 ] && echo ' (a network or mirror problem? try --mirror URL)')"
-  fi
-}
-
-# chroot_argv ROOT VAR=VALUE... -- CMD...: sets $argv to the command that
-# runs CMD in ROOT with a clean environment: nothing of the host's leaks in
-# except what is named. chroot_env runs it.
-chroot_argv() {
-  local root=$1; shift
-  local vars=()
-  while [ $# -gt 0 ] && [ "$1" != -- ]; do vars+=("$1"); shift; done
-  shift
-  argv=(env -i HOME=/root LANG=C.UTF-8 TERM=dumb
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-    "${vars[@]}" chroot "$root" "$@")
-}
-chroot_env() {
-  local argv
-  chroot_argv "$@"
-  "${argv[@]}"
-}
-
-mount_pseudo() {
-  # /proc and /sys fresh, /dev as a recursive bind made a slave, so nothing
-  # mounted or unmounted in the chroot propagates back to the host.
-  local root=$1
-  mkdir -p "$root/proc" "$root/sys" "$root/dev"
-  mount -t proc proc "$root/proc"
-  mount -t sysfs -o ro sysfs "$root/sys" 2>/dev/null || true
-  mount --rbind /dev "$root/dev"
-  mount --make-rslave "$root/dev"
 }
 
 # --- the platform and this host -------------------------------------------------
@@ -370,7 +212,7 @@ open_cache() {
   # The key is what decides the tarball's content: the build function itself
   # and the platform's parameters. Editing anything else here, or the entry
   # scripts, keeps the cached rootfs.
-  recipe=$( { declare -f build_rootfs; printf '\n%s\n' "$platform" "$suite" "$arch" "$include" "$variant" "$want_py" "$machine"; } | sha256sum | cut -c1-64)
+  recipe=$( { declare -f build_rootfs slim_rootfs scrub_rootfs cache_tar; printf '\n%s\n' "$platform" "$suite" "$arch" "$include" "$variant" "$want_py" "$machine"; } | sha256sum | cut -c1-64)
   short=${recipe:0:16}
   rootfs_tar=$cache_dir/rootfs-$slug-$short.tar
   build_log=$cache_dir/build-$slug-$short.log
@@ -427,10 +269,8 @@ build_rootfs() {
     || fail 3 "debootstrap is not installed, and the $platform rootfs is not cached; run 'apt-get install debootstrap'"
   : >"$build_log"
   say "building the $platform rootfs: Debian $suite $arch, $include (recipe $short; log: $build_log)"
-  work=$(mktemp -d "$cache_dir/build.XXXXXX")
-  echo $$ >"$work/pid"
-  local root=$work/root
-  mkdir -p "$root"
+  local root
+  new_work build
 
   show_pattern='^(I: (Retrieving (Release|Packages) |Checking component|Resolving dependencies|Found (packages in base|additional)|Installing core|Unpacking the base|Configuring the base|Base system installed)|E: |W: )'
   count_pattern='^I: (Retrieving|Validating|Extracting|Unpacking|Configuring) [a-z0-9]'
@@ -466,25 +306,19 @@ build_rootfs() {
   if mounted_under "$root"; then
     fail 4 "could not unmount everything under $root; unmount it by hand (see /proc/mounts)"
   fi
-  [ "${got% *}" = "$want_py" ] || fail 4 "the $suite rootfs has CPython ${got% *}, the $platform recipe expects $want_py; fix the recipe in tools/platform/rootfs.sh"
+  [ "${got% *}" = "$want_py" ] || fail 4 "the $suite rootfs has CPython ${got% *}, the $platform recipe expects $want_py; fix its row in tools/platform/releases.tsv"
   [ "${got#* }" = "$machine" ] || fail 4 "python in the $platform rootfs reports machine ${got#* }, expected $machine"
-  # What no run needs: downloaded .debs, apt lists, docs, man pages and
-  # message translations; the qemu binary if we copied one (each run copies
+  # What no run needs, and the qemu binary if we copied one (each run copies
   # the one that matches the handler registered then).
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-    "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
-    "$root"/var/log/*.log "$root"/var/log/apt/* "$root"/debootstrap \
-    "$root"/tmp/* "$root"/var/tmp/* "$root"/root/.cache
-  find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+  slim_rootfs "$root"
   if [ "$foreign" = 1 ] && [ "$binfmt_fixed" = 0 ] && [ -n "$binfmt_interp" ]; then
     rm -f "$root$binfmt_interp"
   fi
-  rm -rf "${root:?}"/dev/*
-  : >"$root/etc/resolv.conf"
+  scrub_rootfs "$root"
 
   step "4/4 caching the rootfs as $(basename "$rootfs_tar") ($(du -sh "$root" | cut -f1))"
   find "$cache_dir" -maxdepth 1 \( -name "rootfs-$slug-*.tar" -o -name "rootfs-$slug-*.tar.tmp" \) -delete
-  tar -C "$root" --numeric-owner -cf "$rootfs_tar.tmp" . && mv "$rootfs_tar.tmp" "$rootfs_tar"
+  cache_tar "$root" "$rootfs_tar"
   find "$cache_dir" -maxdepth 1 -name "build-$slug-*.log" ! -name "build-$slug-$short.log" -delete
   cleanup
 }
@@ -497,10 +331,7 @@ build_rootfs() {
 # $pip_env, the variables pip needs in there.
 new_root() {
   stage=prepare
-  work=$(mktemp -d "$cache_dir/$1.XXXXXX")
-  echo $$ >"$work/pid"
-  root=$work/root
-  mkdir -p "$root"
+  new_work "$1"
   step "extracting a throw-away rootfs into $(basename "$work")"
   tar -C "$root" --numeric-owner -xpf "$rootfs_tar"
   exec 9>&-   # the tarball may be rebuilt by others from here on

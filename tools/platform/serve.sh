@@ -110,11 +110,10 @@ build_tree() {
     chroot_env "$root" -- "$venv/bin/python" -c 'import ml_metadata.metadata_store.pywrap.metadata_store_extension'
   unmount_under "$root"
   mounted_under "$root" && fail 4 "could not unmount everything under $root; unmount it by hand (see /proc/mounts)"
-  rm -rf "${root:?}"/dev/* "$root"/tmp/* "$root"/root/.cache
   # The tree is kept: none of the host's network settings or pip
   # configuration (it may hold index credentials) stays in it.
+  scrub_rootfs "$root"
   rm -f "$root/etc/pip.conf" "$root/etc/xdg/pip/pip.conf"
-  : >"$root/etc/resolv.conf"
   printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
   if serving; then
     say "keeping the older server trees: a server runs from one"
@@ -154,10 +153,7 @@ fi
 # unmounts all of it before deleting the run directory, so neither the tree
 # nor the data are touched.
 stage=prepare
-work=$(mktemp -d "$cache_dir/serve.XXXXXX")
-echo $$ >"$work/pid"
-root=$work/root
-mkdir -p "$root"
+new_work serve
 mount --bind "$tree" "$root"
 mount --make-private "$root"
 mount -o remount,bind,ro "$root"
