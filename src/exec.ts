@@ -27,7 +27,10 @@ export interface RunResult {
   ok: boolean;
 }
 
-export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+export type Runner = ((cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>) & {
+  /** Where the runner logs: git (src/git.ts), which runs outside it, logs there too. */
+  readonly log?: Logger;
+};
 
 export class CommandFailedError extends MlmdError {
   readonly result: RunResult;
@@ -68,6 +71,17 @@ export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; onc
   proc.once('exit', () => running.delete(proc));
 }
 
+/**
+ * Lets an interrupted run stop git started through simple-git, whose children
+ * the runner never sees: aborting the controller makes simple-git kill its
+ * child at once. Returns the function that stops tracking it.
+ */
+export function trackAbort(controller: AbortController): () => void {
+  const entry = { kill: () => controller.abort() };
+  running.add(entry);
+  return () => void running.delete(entry);
+}
+
 /** Sends `signal` to every process the runner started that is still running. */
 export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const proc of running) {
@@ -83,7 +97,7 @@ export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
 
 /** A Runner on child processes (through zx, which quotes every argument). */
 export function processRunner(log?: Logger): Runner {
-  return async (cmd, args, opts = {}) => {
+  const run: Runner = async (cmd, args, opts = {}) => {
     const command = quoteForDisplay(cmd, args);
     log?.debug(`$ ${command}${opts.cwd ? `  (in ${opts.cwd})` : ''}`);
     const env = opts.replaceEnv ? { ...opts.env } : { ...process.env, ...opts.env };
@@ -140,4 +154,5 @@ export function processRunner(log?: Logger): Runner {
     if (!result.ok && !opts.allowFailure) throw new CommandFailedError(result, opts.cwd);
     return result;
   };
+  return Object.assign(run, { log });
 }
