@@ -8,7 +8,7 @@ import os from 'node:os';
 import { GitConstructError, GitError, GitPluginError, simpleGit, type SimpleGitOptions, type SimpleGitProgressEvent } from 'simple-git';
 import { MissingToolError } from './errors.js';
 import { CommandFailedError, InterruptedError, quoteForDisplay, trackAbort, type RunOptions, type RunResult, type Runner } from './exec.js';
-import type { Logger } from './log.js';
+import { formatMs, type Logger } from './log.js';
 
 /** Every setting the tool's git behaviour depends on, spelled out. */
 export const HERMETIC_GIT_CONFIG: readonly string[] = [
@@ -133,7 +133,7 @@ async function runGit(log: Logger | undefined, rewrites: readonly string[], cwd:
       // Every GIT_* variable here was put there on purpose (see hermeticGitEnv); simple-git refuses any it is not told of.
       allowEnvironment: Object.keys(env).filter((k) => k.startsWith('GIT_')),
       abort: limit ? AbortSignal.any([interrupt.signal, limit]) : interrupt.signal,
-      // timeoutMs stays a limit on the whole command (the abort above); `block` also stops a git that has gone silent for that long.
+      // timeoutMs limits the whole command, as the runner's did (the abort above); `block` is simple-git's own limit on silence.
       ...(opts.timeoutMs ? { timeout: { block: opts.timeoutMs } } : {}),
       ...(progress ? { progress: progressReporter(log, method) } : {}),
       // An empty stdin when there is no input: nothing waits on a stdin left open.
@@ -154,7 +154,7 @@ async function runGit(log: Logger | undefined, rewrites: readonly string[], cwd:
       res = result(-2, '', err.message); // no such directory, as a spawn in it would fail
     } else if (err instanceof GitPluginError && (err.plugin === 'abort' || err.plugin === 'timeout')) {
       if (interrupt.signal.aborted) throw new InterruptedError(command);
-      res = result(1, text(exit?.stdOut), `${text(exit?.stdErr)}git timed out after ${Math.round((opts.timeoutMs ?? 0) / 1000)} s\n`);
+      res = result(1, text(exit?.stdOut), `${text(exit?.stdErr)}git timed out after ${formatMs(opts.timeoutMs ?? 0)}\n`);
     } else if (err instanceof GitError && !(err instanceof GitPluginError) && exit) {
       if (exit.exitCode === null) throw new InterruptedError(command);
       // A spawn that failed: git is not installed (what the runner reports as 127).
@@ -188,6 +188,8 @@ function unsafeAllowed(rewrites: readonly string[], env: NodeJS.ProcessEnv): Sim
     // The user's ssh and proxy commands, kept as mirrors need them (NETWORK_ENV).
     allowUnsafeSshCommand: env['GIT_SSH'] !== undefined || env['GIT_SSH_COMMAND'] !== undefined,
     allowUnsafeGitProxy: env['GIT_PROXY_COMMAND'] !== undefined,
+    // hermeticGitEnv drops editors: one here is a caller's own (opts.env), e.g. GIT_SEQUENCE_EDITOR=true for a scripted rebase.
+    allowUnsafeEditor: ['GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'EDITOR', 'VISUAL'].some((k) => env[k] !== undefined),
   };
 }
 
