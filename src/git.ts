@@ -236,6 +236,8 @@ function lineFeeder(onLine: (line: string) => void, progress: boolean) {
  * How the user's own git config (system and global) reaches remotes: URL
  * rewrites (url.<base>.insteadOf), http.* (certificates, proxies) and
  * credential helpers, as `key=value` pairs for `git -c` on fetches only.
+ * On the plain runner, not simple-git: it reads the config the user's own git
+ * sees, and simple-git would drop GIT_CONFIG_GLOBAL and the like.
  */
 export async function userUrlRewrites(runner: Runner): Promise<string[]> {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
