@@ -144,7 +144,13 @@ async function runGit(log: Logger | undefined, rewrites: readonly string[], cwd:
         return error;
       },
     }).env(env);
-    if (opts.onLine) sg.outputHandler(lineFeeder(opts.onLine, progress));
+    const feed = opts.onLine ? lineFeeder(opts.onLine, progress) : undefined;
+    sg.outputHandler((name, stdout, stderr) => {
+      // After a git that printed nothing simple-git waits 50 ms for late output, on every such call; once stdout has ended
+      // there can be none, and an empty chunk tells it so.
+      stdout.once('end', () => stdout.emit('data', Buffer.alloc(0)));
+      feed?.(name, stdout, stderr);
+    });
     await sg.raw([...args]);
     res = result(exit?.exitCode ?? 1, text(exit?.stdOut), text(exit?.stdErr));
     if (exit?.exitCode === null) throw new InterruptedError(command); // stopped by a signal: Ctrl-C reaches git directly
