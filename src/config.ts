@@ -60,7 +60,7 @@ export function findProjectRoot(start: string): string {
 export function loadProject(rootOrCwd: string, opts: { exact?: boolean } = {}): Project {
   const root = opts.exact ? path.resolve(rootOrCwd) : findProjectRoot(rootOrCwd);
   const configPath = path.join(root, CONFIG_FILE);
-  const config = readJsonFile(configPath, ProjectConfigSchema, configPath, (m) => new UsageError(m, `fix it, or restore it with: git checkout -- ${CONFIG_FILE}`));
+  const config = readJsonFile(configPath, ProjectConfigSchema, configPath, (m) => new UsageError(m, `restore it with: git checkout -- ${CONFIG_FILE}`));
   return {
     root,
     config,

@@ -2,8 +2,9 @@
  * The one place that starts processes. A finished process is a value; callers
  * that treat a non-zero exit as an answer pass `allowFailure`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { $, type ProcessOutput } from 'zx';
 import { ExitCode, MlmdError, MissingToolError } from './errors.js';
 import type { Logger } from './log.js';
@@ -29,7 +30,10 @@ export interface RunResult {
   ok: boolean;
 }
 
-export type Runner = (cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+export type Runner = ((cmd: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>) & {
+  /** Where the runner logs: git (src/git.ts), which runs outside it, logs there too. */
+  readonly log?: Logger;
+};
 
 export class CommandFailedError extends MlmdError {
   readonly result: RunResult;
@@ -100,7 +104,7 @@ export async function stopProcess(child: LongRunningProcess, graceMs = 10_000): 
  * exits (zx's own kill first lists the tree, asynchronously, and would never
  * get to it), so no child, nor a child's child, runs on after the run ended.
  */
-const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined }>();
+const running = new Set<{ kill(signal?: NodeJS.Signals): unknown; group?: () => number | undefined; gitTree?: true }>();
 
 /** Lets an interrupted run stop a long-running process started outside the Runner (a server). */
 export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; once(event: 'exit', fn: () => void): unknown }): void {
@@ -108,8 +112,21 @@ export function trackProcess(proc: { kill(signal?: NodeJS.Signals): unknown; onc
   proc.once('exit', () => running.delete(proc));
 }
 
+/**
+ * Lets an interrupted run stop git started through simple-git, which the
+ * runner never sees: aborting the controller makes simple-git kill its child
+ * at once (git alone: its own children are stopped by killGitTrees). Returns
+ * the function that stops tracking it.
+ */
+export function trackAbort(controller: AbortController): () => void {
+  const entry = { kill: () => controller.abort(), gitTree: true as const };
+  running.add(entry);
+  return () => void running.delete(entry);
+}
+
 /** Sends `signal` to every process the runner started that is still running. */
 export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
+  if ([...running].some((p) => p.gitTree)) killGitTrees(signal);
   for (const proc of running) {
     try {
       const group = proc.group?.();
@@ -121,9 +138,41 @@ export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
   }
 }
 
+/**
+ * simple-git starts git in this process's group and says not which pid it
+ * has, and killing git leaves its children (ssh, a remote helper, a
+ * submodule's clone) running: list the processes once, synchronously, and
+ * stop every git this process started with everything under it.
+ */
+function killGitTrees(signal: NodeJS.Signals): void {
+  let listing: string;
+  try {
+    listing = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return; // no ps: aborting still stops git itself
+  }
+  const children = new Map<number, number[]>();
+  const tree: number[] = [];
+  for (const line of listing.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.+)$/.exec(line);
+    if (!m) continue;
+    const [pid, ppid] = [Number(m[1]), Number(m[2])];
+    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+    if (ppid === process.pid && path.basename(m[3]!.trim()) === 'git') tree.push(pid);
+  }
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  for (const pid of tree) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** A Runner on child processes (through zx, which quotes every argument). */
 export function processRunner(log?: Logger): Runner {
-  return async (cmd, args, opts = {}) => {
+  const run: Runner = async (cmd, args, opts = {}) => {
     const command = quoteForDisplay(cmd, args);
     log?.debug(`$ ${command}${opts.cwd ? `  (in ${opts.cwd})` : ''}`);
     const env = opts.replaceEnv ? { ...opts.env } : { ...process.env, ...opts.env };
@@ -180,4 +229,5 @@ export function processRunner(log?: Logger): Runner {
     if (!result.ok && !opts.allowFailure) throw new CommandFailedError(result, opts.cwd);
     return result;
   };
+  return Object.assign(run, { log });
 }

@@ -7,6 +7,8 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   debug(message: string): void;
+  /** A progress line outside any step (git's clone and fetch progress). */
+  progress(message: string): void;
 }
 
 export interface StepHandle {
@@ -24,6 +26,7 @@ export function stderrLogger(opts: { verbose?: boolean; quiet?: boolean } = {}):
     if (!opts.quiet) process.stderr.write(`${line}\n`);
   };
   const interactive = process.stderr.isTTY === true && !opts.quiet;
+  let lastLoneProgressAt = 0;
   return {
     step(title) {
       const started = Date.now();
@@ -54,6 +57,13 @@ export function stderrLogger(opts: { verbose?: boolean; quiet?: boolean } = {}):
     debug: (m) => {
       if (opts.verbose) write(m);
     },
+    progress(message) {
+      // The same throttle as a step's progress.
+      const now = Date.now();
+      if (!interactive && now - lastLoneProgressAt < 2000) return;
+      lastLoneProgressAt = now;
+      write(`  … ${message.slice(0, 160)}`);
+    },
   };
 }
 
@@ -73,5 +83,6 @@ export function recordingLogger(): Logger & { lines: string[] } {
     info: (m) => void lines.push(`info ${m}`),
     warn: (m) => void lines.push(`warn ${m}`),
     debug: (m) => void lines.push(`debug ${m}`),
+    progress: (m) => void lines.push(`progress ${m}`),
   };
 }
