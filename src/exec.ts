@@ -87,11 +87,11 @@ export function startLongRunning(cmd: string, args: readonly string[], opts: Lon
   return child;
 }
 
-/** SIGTERM, and SIGKILL when it has not exited after `graceMs`. */
-export async function stopProcess(child: LongRunningProcess, graceMs = 10_000): Promise<void> {
+/** SIGTERM (or `signal`), and SIGKILL when it has not exited after `graceMs`. */
+export async function stopProcess(child: LongRunningProcess, graceMs = 10_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);

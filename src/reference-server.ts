@@ -17,6 +17,7 @@ import { poll, PollTimeoutError } from './poll.js';
 import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './python.js';
 import { SERVER_PLATFORM, SERVER_PYTHON } from './releases.js';
 import type { ServerHandle } from './server-handle.js';
+import type { DatabaseServer } from './databases.js';
 
 export function referenceServerScript(project: Project): string {
   return path.join(project.toolsDir, 'reference_server', 'server.py');
@@ -114,6 +115,8 @@ export interface ReferenceServerOptions {
   detached?: boolean;
   logFile?: string;
   readyTimeoutMs?: number;
+  /** Store into this MySQL/PostgreSQL server (the official flags) instead of a SQLite file in dataDir. */
+  database?: DatabaseServer;
   /** Progress lines (a root filesystem built the first time takes a minute). */
   progress?: (line: string) => void;
 }
@@ -175,11 +178,16 @@ async function prepareRootfsServer(opts: ReferenceServerOptions, plan: Reference
   throw new MlmdError(`cannot prepare the ml-metadata ${plan.mlmdVersion} server (serve.sh exit ${res.exitCode}): ${reason}`, { hint: `see ${platformCacheDir()}/server-${SERVER_PLATFORM}-*.log` });
 }
 
+/** The server's config file when it stores into MySQL/PostgreSQL (in dataDir, which a root filesystem sees as /data). */
+const SERVER_CONFIG = 'server-config.pbtxt';
+
 async function startServerProcess(opts: ReferenceServerOptions, plan: ReferencePlan): Promise<ServerHandle & { pid: number }> {
   fs.mkdirSync(opts.dataDir, { recursive: true });
+  if (opts.database) fs.writeFileSync(path.join(opts.dataDir, SERVER_CONFIG), opts.database.serverConfig, { mode: 0o600 });
   const readyName = `ready-${process.pid}-${Date.now()}.json`;
   const serverArgs = (dataDir: string) => [
-    ...['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--db', path.join(dataDir, 'metadata.sqlite'), '--ready-file', path.join(dataDir, readyName)],
+    ...['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--ready-file', path.join(dataDir, readyName)],
+    ...(opts.database ? [`--metadata_store_server_config_file=${path.join(dataDir, SERVER_CONFIG)}`] : ['--db', path.join(dataDir, 'metadata.sqlite')]),
     ...(opts.tls ? ['--tls-cert', path.join(dataDir, opts.tls.cert), '--tls-key', path.join(dataDir, opts.tls.key)] : []),
     ...(opts.tls?.clientCa ? ['--tls-client-ca', path.join(dataDir, opts.tls.clientCa)] : []),
     ...(opts.extraArgs ?? []),
@@ -211,11 +219,13 @@ async function startServerProcess(opts: ReferenceServerOptions, plan: ReferenceP
     host: '127.0.0.1',
     port: ready.port,
     pid: child.pid!,
-    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC${plan.how === 'rootfs' ? ` (CPython ${SERVER_PYTHON}, ${SERVER_PLATFORM} root filesystem)` : ''}`,
+    description: `reference server: official ml-metadata ${mlmdVersion} C++ store over gRPC${opts.database ? ` on ${opts.database.version}` : ''}${plan.how === 'rootfs' ? ` (CPython ${SERVER_PYTHON}, ${SERVER_PLATFORM} root filesystem)` : ''}`,
     mlmdVersion,
     serverPython,
     ...(plan.note ? { note: plan.note } : {}),
-    databaseFile: path.join(opts.dataDir, 'metadata.sqlite'),
+    ...(opts.database
+      ? { database: { backend: opts.database.backend, version: opts.database.version, reset: opts.database.resetCommand } }
+      : { databaseFile: path.join(opts.dataDir, 'metadata.sqlite') }),
     stop: () => stopProcess(child),
   };
 }

@@ -4,6 +4,7 @@
  * module and never on each other.
  */
 import type { ToolchainKind } from './config.js';
+import type { Backend } from './databases.js';
 import type { PlatformRun } from './platform.js';
 import type { ConflictFile, RebasePatch, RebaseState } from './rebase.js';
 import type { ApplyResult, PatchApplyReport } from './apply-series.js';
@@ -175,6 +176,8 @@ export interface ServerState {
   /** Why it serves another release than the pinned upstream one. */
   note?: string;
   startedAt: string;
+  /** The throw-away MySQL/PostgreSQL server it stores into (server start --backend). */
+  database?: { backend: 'mysql' | 'postgresql'; version: string; pid: number; port: number; dir: string };
 }
 
 export interface ServerStatus {
@@ -207,7 +210,17 @@ export interface VerifyResult {
   wheel: { path: string; name: string; sha256: string };
   static: Check[];
   live: null | {
-    server: { kind: ServerHandle['kind']; description: string; mlmdVersion?: string; note?: string; address: string };
+    server: {
+      kind: ServerHandle['kind'];
+      description: string;
+      mlmdVersion?: string;
+      note?: string;
+      address: string;
+      /** Where it stored (reference servers verify started; absent in reports from before backends). */
+      backend?: Backend;
+      /** The throw-away MySQL/PostgreSQL server, when not SQLite. */
+      database?: { version: string; startupMs: number };
+    };
     /** Why the slow and TLS servers run another release than the one asked for. */
     helperNote?: string;
     python: string;

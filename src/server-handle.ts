@@ -19,6 +19,8 @@ export interface ServerHandle {
   note?: string;
   /** The host path of its SQLite file, when verify started it: deleting it gives the next call a new database. */
   databaseFile?: string;
+  /** When it stores into MySQL or PostgreSQL: which, and a command that drops its database (the next call re-creates it). */
+  database?: { backend: 'mysql' | 'postgresql'; version: string; reset: { cmd: string; args: string[]; env: Record<string, string> } };
   stop(): Promise<void>;
 }
 

@@ -23,6 +23,8 @@ const PlanSchema = z.object({
   schemaVersion: z.literal(1),
   files: z.record(z.string(), z.enum(UPSTREAM_TEST_MODES)),
   embeddedOnly: z.array(z.object({ file: z.string(), test: z.string(), why: z.string().min(10) })),
+  /** Tests whose outcome depends on the database behind the server (e.g. the order rows come back in): a failure on a listed backend is reported, not counted. */
+  backendDependent: z.array(z.object({ file: z.string(), test: z.string(), backends: z.array(z.enum(['mysql', 'postgresql'])).min(1), why: z.string().min(10) })).default([]),
 });
 export type UpstreamTestPlan = z.infer<typeof PlanSchema>;
 
@@ -78,6 +80,8 @@ export interface UpstreamFileResult {
   skipped: number;
   /** Passed because upstream's test returns at once under gRPC (counted in passed). */
   returnsAtOnce: number;
+  /** Failed on a backend the plan lists for them (backendDependent); not counted as failed. */
+  backendDependent?: UpstreamTestProblem[];
   failures: UpstreamTestProblem[];
   skips: UpstreamTestProblem[];
 }
@@ -97,7 +101,7 @@ function firstLine(message: string | undefined): string {
 }
 
 /** Judges run.py's report against the plan (pure). */
-export function classifyUpstreamTests(raw: RawUpstreamReport, plan: UpstreamTestPlan, unknownFiles: string[], commit: string): UpstreamTestsResult {
+export function classifyUpstreamTests(raw: RawUpstreamReport, plan: UpstreamTestPlan, unknownFiles: string[], commit: string, backend = 'sqlite'): UpstreamTestsResult {
   const files: UpstreamFileResult[] = [];
   const staleEntries: string[] = [];
   for (const file of raw.files) {
@@ -128,6 +132,11 @@ export function classifyUpstreamTests(raw: RawUpstreamReport, plan: UpstreamTest
               : `listed as embedded-only, but it ${t.outcome === 'skipped' ? 'skipped' : `failed with ${t.exception}: ${firstLine(t.message)}`} rather than the remote-only error`,
           });
         }
+        continue;
+      }
+      const dependent = plan.backendDependent.find((e) => e.file === file.path && e.test === t.id && (e.backends as string[]).includes(backend));
+      if (dependent && failedRun) {
+        (out.backendDependent ??= []).push({ test: t.id, message: `${firstLine(t.message)} (on ${backend}: ${dependent.why})` });
         continue;
       }
       if (t.outcome === 'passed') {
@@ -191,6 +200,10 @@ export async function runUpstreamTests(opts: {
   host: string;
   port: number;
   databaseFile?: string;
+  /** For MySQL/PostgreSQL: drops the server's database (instead of deleting the SQLite file). */
+  resetDatabase?: { cmd: string; args: string[]; env: Record<string, string> };
+  /** Which database the server stores into (for the plan's backendDependent entries). */
+  backend?: string;
   workDir: string;
   step?: StepHandle;
 }): Promise<UpstreamTestsResult> {
@@ -198,8 +211,9 @@ export async function runUpstreamTests(opts: {
   const all = await listUpstreamTestFiles(opts.git, opts.repoDir, opts.commit);
   // Upstream's tests expect a new database (once per file, or per store): only a server whose database verify started can give one.
   const needsDatabase = (p: string) => plan.files[p] !== 'no-store';
-  const known = all.filter((p) => p in plan.files && (!needsDatabase(p) || opts.databaseFile));
-  const notRunnable = all.filter((p) => p in plan.files && needsDatabase(p) && !opts.databaseFile);
+  const fresh = Boolean(opts.databaseFile || opts.resetDatabase);
+  const known = all.filter((p) => p in plan.files && (!needsDatabase(p) || fresh));
+  const notRunnable = all.filter((p) => p in plan.files && needsDatabase(p) && !fresh);
   const unknown = all.filter((p) => !(p in plan.files));
   const testsDir = path.join(opts.workDir, 'upstream-tests');
   await writeUpstreamFiles(opts.git, opts.repoDir, opts.commit, known, testsDir);
@@ -216,13 +230,20 @@ export async function runUpstreamTests(opts: {
       ...(opts.databaseFile ? ['--fresh-db', opts.databaseFile] : []),
       '--out', out,
     ],
-    { allowFailure: true, cwd: opts.workDir, timeoutMs: 20 * 60_000, onLine: (l) => opts.step?.progress(l) },
+    {
+      allowFailure: true,
+      cwd: opts.workDir,
+      timeoutMs: 20 * 60_000,
+      onLine: (l) => opts.step?.progress(l),
+      // Through the environment, so the database's password is not in the process list.
+      ...(opts.resetDatabase ? { env: { MLMD_FRESH_DB_COMMAND: JSON.stringify({ argv: [opts.resetDatabase.cmd, ...opts.resetDatabase.args], env: opts.resetDatabase.env }) } } : {}),
+    },
   );
   if (res.exitCode !== 0 || !fs.existsSync(out)) {
     throw new MlmdError(`upstream's tests did not run to the end (run.py exit ${res.exitCode}):\n${res.stderr.trim().split('\n').slice(-12).join('\n')}`, { hint: 'a test that hangs for 5 minutes ends the run with every thread\'s stack (above)' });
   }
   const raw = RawReportSchema.parse(JSON.parse(fs.readFileSync(out, 'utf8')));
-  const result = classifyUpstreamTests(raw, plan, unknown, opts.commit);
+  const result = classifyUpstreamTests(raw, plan, unknown, opts.commit, opts.backend);
   for (const p of notRunnable) {
     result.files.push({ ...emptyFile(p, plan.files[p]!), skipped: 1, skips: [{ test: '(file)', message: 'it expects a new database, and the server\'s database is not one verify started (--server-address)' }] });
   }

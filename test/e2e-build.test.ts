@@ -20,7 +20,8 @@ import { recordingLogger } from '../src/log.ts';
 import { platformCacheDir } from '../src/platforms.ts';
 import type { WheelDiff } from '../src/wheeldiff.ts';
 import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
-import { containerSkip, rootfsSkip } from './helpers/skips.ts';
+import { containerSkip, rootfsSkip, skipBecause } from './helpers/skips.ts';
+import { startDatabase } from '../src/databases.ts';
 import type { BuildResult, MatrixResult, ServerStatus, VerifyResult } from '../src/results.ts';
 
 const cli = path.join(projectRoot, 'bin', 'mlmd-remote.js');
@@ -338,6 +339,78 @@ describe('the wheel built from real upstream', async () => {
     assert.deepEqual(d.sourceDiffs.map((s) => s.name), ['ml_metadata/__init__.py', 'ml_metadata/errors.py', 'ml_metadata/metadata_store/metadata_store.py', 'ml_metadata/metadata_store/mlmd_types.py']);
     assert.ok(!d.changed.some((n) => n.endsWith('_pb2.py') || n.endsWith('_pb2_grpc.py')), 'the generated modules equal the official ones');
     assert.deepEqual(d.metadata.find((m) => m.field === 'Name'), { field: 'Name', base: ['ml-metadata'], head: ['ml-metadata-remote'] });
+  });
+
+  // MySQL and PostgreSQL: throw-away MariaDB and PostgreSQL servers from Debian's packages.
+  const databaseSkip = (backend: 'mysql' | 'postgresql'): string | false => {
+    const has = backend === 'mysql' ? fs.existsSync('/usr/sbin/mariadbd') : fs.existsSync('/usr/lib/postgresql') && fs.readdirSync('/usr/lib/postgresql').some((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`));
+    return has ? false : skipBecause(`the ${backend} backend tests`, `${backend === 'mysql' ? 'mariadb-server' : 'postgresql'} is not installed (sudo bash tools/setup-debian.sh installs it)`);
+  };
+  /** Processes and temp directories of throw-away databases (none may outlive a command). */
+  const databaseLeftovers = () => [
+    ...spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => /mlmd-remote-(server-)?(mysql|postgresql)-/.test(l) && !l.startsWith('ps ')),
+    ...fs.readdirSync(os.tmpdir()).filter((n) => /^mlmd-remote-(server-)?(mysql|postgresql)-/.test(n)),
+  ];
+
+  for (const backend of ['mysql', 'postgresql'] as const) {
+    it(`passes verify --backend ${backend}: the behaviour suite and upstream's tests on a throw-away ${backend === 'mysql' ? 'MariaDB' : 'PostgreSQL'}, nothing left running`, { skip: skip || databaseSkip(backend), timeout: 20 * 60_000 }, () => {
+      const res = mlmdRemote(['verify', first.wheel.path, '--backend', backend, '--json']);
+      assert.equal(res.status, 0, res.stderr.slice(-3000));
+      const report = JSON.parse(res.stdout) as VerifyResult;
+      assert.equal(report.ok, true);
+      assert.equal(report.live!.server.backend, backend);
+      assert.match(report.live!.server.database!.version, backend === 'mysql' ? /^MariaDB \d+\.\d+/ : /^PostgreSQL \d+/);
+      assert.match(report.live!.server.description, backend === 'mysql' ? / on MariaDB / : / on PostgreSQL /);
+      assert.equal(report.live!.suite.failed, 0);
+      assert.ok(report.live!.suite.passed >= 30, `${report.live!.suite.passed} behaviour tests passed`);
+      assert.deepEqual(report.skipped, []);
+      const files = report.live!.upstreamTests!.files;
+      for (const f of files) assert.equal(f.failed, 0, `${f.path}: ${JSON.stringify(f.failures)}`);
+      assert.ok(files.find((f) => f.path.endsWith('metadata_store_test.py'))!.passed >= 100);
+      assert.deepEqual(databaseLeftovers(), []);
+    });
+  }
+
+  it('server start --backend mysql stores into MariaDB; when the database goes away mid-run verify fails clearly, and server stop removes everything', { skip: skip || databaseSkip('mysql'), timeout: 15 * 60_000 }, () => {
+    const started = mlmdRemote(['server', 'start', '--backend', 'mysql', '--json']);
+    assert.equal(started.status, 0, started.stderr.slice(-3000));
+    const status = JSON.parse(started.stdout) as ServerStatus;
+    try {
+      assert.equal(status.answering, true);
+      const db = status.state!.database!;
+      assert.match(db.version, /^MariaDB /);
+      assert.match(mlmdRemote(['server', 'status']).stdout, /store MariaDB .* \(pid \d+; removed by server stop\)/);
+      // The database dies under the running server: calls fail with the store's own error, verify exits 6.
+      process.kill(db.pid, 'SIGKILL');
+      const res = mlmdRemote(['verify', first.wheel.path, '--server-address', `127.0.0.1:${status.state!.port}`, '--allow-skip', 'upstream-tests', '--json']);
+      assert.equal(res.status, 6, res.stderr.slice(-3000));
+      const report = JSON.parse(res.stdout) as VerifyResult;
+      assert.ok(report.live!.suite.failed > 0);
+      assert.match(JSON.stringify(report.live!.suite.failures), /MySQL|mysql/);
+    } finally {
+      const stopped = mlmdRemote(['server', 'stop', '--json']);
+      assert.equal(stopped.status, 0, stopped.stderr);
+    }
+    assert.deepEqual(databaseLeftovers(), []);
+  });
+
+  it('a reference server whose database is down, refuses the password, or does not exist ends before listening, with the store\'s reason and no process left', { skip: skip || databaseSkip('postgresql'), timeout: 10 * 60_000 }, async () => {
+    const log = recordingLogger();
+    const python = await findPython(runner);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-postgresql-'));
+    const db = await startDatabase('postgresql', { runner, log, dir });
+    const serverWith = (label: string, config: string) =>
+      startReferenceServer({ project: upstream.project, runner, log, python, dataDir: path.join(scratch, `bad-db-${label}`), mlmdVersion: '1.14.0', reference: 'native', database: { ...db, serverConfig: config }, readyTimeoutMs: 120_000 });
+    try {
+      await assert.rejects(serverWith('password', db.serverConfig.replace(/password: ".*"/, 'password: "wrong"')), /exited .* before it was ready:[\s\S]*password authentication failed for user "mlmd"/);
+      await assert.rejects(serverWith('missing', db.serverConfig.replace(/dbname: ".*"/, 'dbname: "nope"\n    skip_db_creation: true')), /exited .* before it was ready:[\s\S]*database "nope" does not exist/);
+      await db.stop();
+      await assert.rejects(serverWith('down', db.serverConfig), /exited .* before it was ready:[\s\S]*(could not connect|Connection refused|ECONNREFUSED)/);
+    } finally {
+      await db.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(path.join(scratch, 'bad-db-'))), []);
   });
 
   it('says clearly when the server to verify against is down', { skip }, async () => {

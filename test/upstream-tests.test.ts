@@ -18,6 +18,7 @@ const plan: UpstreamTestPlan = {
     { file: STORE_TEST, test: 'MetadataStoreTest.test_embedded', why: 'builds a ConnectionConfig by construction' },
     { file: STORE_TEST, test: 'MetadataStoreTest.test_gone', why: 'a test this commit does not have' },
   ],
+  backendDependent: [{ file: STORE_TEST, test: 'MetadataStoreTest.test_order', backends: ['postgresql'], why: 'assumes the order rows come back in' }],
 };
 const remoteOnly = { exception: 'RuntimeError', message: 'This ml_metadata build is remote-only: ...', remoteOnly: true };
 
@@ -26,6 +27,15 @@ function report(tests: RawUpstreamReport['files'][number]['tests'], extra: Parti
 }
 
 describe('judging upstream\'s tests', () => {
+  it('a test the plan says depends on the backend: its failure on that backend is reported apart, elsewhere it counts', () => {
+    const failing = report([{ id: 'MetadataStoreTest.test_order', outcome: 'failed', exception: 'AssertionError', message: '2 != 1' }]);
+    const onPostgres = classifyUpstreamTests(failing, plan, [], 'c', 'postgresql').files[0]!;
+    assert.equal(onPostgres.failed, 0);
+    assert.match(onPostgres.backendDependent![0]!.message, /^2 != 1 \(on postgresql: assumes the order rows come back in\)$/);
+    assert.equal(classifyUpstreamTests(failing, plan, [], 'c', 'mysql').files[0]!.failed, 1);
+    assert.equal(classifyUpstreamTests(failing, plan, [], 'c').files[0]!.failed, 1);
+  });
+
   it('passes when every test passes except the listed ones, which fail with the remote-only error', () => {
     const r = classifyUpstreamTests(report([
       { id: 'MetadataStoreTest.test_a', outcome: 'passed' },

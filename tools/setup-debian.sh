@@ -17,6 +17,8 @@ packages=(
   openssl
   # npm test lints the shell scripts.
   shellcheck
+  # verify --backend mysql|postgresql: the tool starts its own throw-away instances of these.
+  mariadb-server mariadb-client postgresql
 )
 
 missing=()
@@ -29,5 +31,13 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 echo "setup-debian: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The database packages would start system services on install; the tool runs
+# its own instances instead, so no service may start (policy-rc.d exit 101).
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
+fi
+trap '[ "$own_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

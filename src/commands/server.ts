@@ -1,5 +1,7 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { BACKENDS, startDatabase, stopSignal, type Backend, type DatabaseServer } from '../databases.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Project } from '../config.js';
 import { MlmdError } from '../errors.js';
@@ -21,7 +23,17 @@ function stateFile(project: Project): string {
 }
 
 /** The state file of a server started by server start; anything else counts as no server. */
-const ServerStateSchema = versioned({ pid: z.number().int(), host: z.string(), port: z.number().int(), dataDir: z.string(), logFile: z.string(), mlmdVersion: z.string(), note: z.string().optional(), startedAt: z.string() });
+const ServerStateSchema = versioned({
+  pid: z.number().int(),
+  host: z.string(),
+  port: z.number().int(),
+  dataDir: z.string(),
+  logFile: z.string(),
+  mlmdVersion: z.string(),
+  note: z.string().optional(),
+  startedAt: z.string(),
+  database: z.object({ backend: z.enum(['mysql', 'postgresql']), version: z.string(), pid: z.number().int(), port: z.number().int(), dir: z.string() }).optional(),
+});
 
 function readState(project: Project): ServerState | null {
   try {
@@ -50,7 +62,7 @@ export async function serverStatus(opts: { project: Project }): Promise<ServerSt
 }
 
 /** Starts the reference server in the background for users; it outlives this command. */
-export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string; reference?: ReferenceChoice }, deps: Deps): Promise<ServerStatus> {
+export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string; reference?: ReferenceChoice; backend?: Backend }, deps: Deps): Promise<ServerStatus> {
   const current = await serverStatus(opts);
   if (current.running) {
     throw new MlmdError(`a reference server already runs (pid ${current.state!.pid}, 127.0.0.1:${current.state!.port})`, { hint: 'stop it with: mlmd-remote server stop', exitCode: 3 });
@@ -63,8 +75,31 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   // The release the wheel is built from: the pinned upstream tag.
   const mlmdVersion = opts.project.config.upstream.tag.replace(/^v/, '');
   const step = deps.log.step(`Start the reference server (official ml-metadata ${opts.reference === 'native' ? referenceMlmdVersion(opts.project) : mlmdVersion})`);
-  const handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, progress: (l) => step.progress(l) });
-  const state: ServerState = { schemaVersion: 1, pid: handle.pid, host: handle.host, port: handle.port, dataDir, logFile, mlmdVersion: handle.mlmdVersion ?? 'unknown', ...(handle.note ? { note: handle.note } : {}), startedAt: new Date().toISOString() };
+  const backend = opts.backend ?? 'sqlite';
+  // Outside the checkout: PostgreSQL, run unprivileged under root, must reach its directory.
+  const databaseDir = backend === 'sqlite' ? null : fs.mkdtempSync(path.join(os.tmpdir(), `mlmd-remote-server-${backend}-`));
+  let database: DatabaseServer | undefined;
+  let handle: Awaited<ReturnType<typeof startReferenceServer>>;
+  try {
+    if (databaseDir && backend !== 'sqlite') database = await startDatabase(backend, { runner: deps.runner, log: deps.log, dir: databaseDir, detached: true });
+    handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, database, progress: (l) => step.progress(l) });
+  } catch (err) {
+    await database?.stop();
+    if (databaseDir) fs.rmSync(databaseDir, { recursive: true, force: true });
+    throw err;
+  }
+  const state: ServerState = {
+    schemaVersion: 1,
+    pid: handle.pid,
+    host: handle.host,
+    port: handle.port,
+    dataDir,
+    logFile,
+    mlmdVersion: handle.mlmdVersion ?? 'unknown',
+    ...(handle.note ? { note: handle.note } : {}),
+    startedAt: new Date().toISOString(),
+    ...(database && databaseDir ? { database: { backend: database.backend, version: database.version, pid: database.pid, port: database.port, dir: databaseDir } } : {}),
+  };
   writeFileAtomic(stateFile(opts.project), JSON.stringify(state, null, 2));
   step.done(`ml-metadata ${handle.mlmdVersion} at 127.0.0.1:${handle.port}`);
   return { schemaVersion: 1, running: true, answering: await canConnect(handle.host, handle.port), state };
@@ -81,6 +116,18 @@ export async function serverStop(opts: { project: Project }, deps: Deps): Promis
     });
     deps.log.info(`stopped the reference server (pid ${status.state!.pid})`);
   }
+  const db = status.state?.database;
+  if (db) {
+    if (alive(db.pid)) {
+      process.kill(db.pid, stopSignal(db.backend));
+      await poll(() => !alive(db.pid), { timeoutMs: 20_000, description: `${db.version} (pid ${db.pid}) to exit` }).catch((err: unknown) => {
+        if (!(err instanceof PollTimeoutError)) throw err;
+        if (alive(db.pid)) process.kill(db.pid, 'SIGKILL');
+      });
+      deps.log.info(`stopped ${db.version} (pid ${db.pid})`);
+    }
+    fs.rmSync(db.dir, { recursive: true, force: true });
+  }
   fs.rmSync(stateFile(opts.project), { force: true });
   return { schemaVersion: 1, running: false, answering: false, state: status.state };
 }
@@ -93,11 +140,12 @@ export const definition = defineCommand({
       .positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true })
       .option('port', { type: 'number', describe: 'Port on 127.0.0.1 (default: a free one)' })
       .option('python', { type: 'string', describe: 'CPython for the server venv (the official wheel must exist for it)' })
-      .option('reference', REFERENCE_OPTION),
+      .option('reference', REFERENCE_OPTION)
+      .option('backend', { choices: BACKENDS, default: 'sqlite' as const, describe: 'With start: where the server stores: sqlite (a file in .cache/server), or mysql / postgresql (a throw-away MariaDB or PostgreSQL server, stopped and removed by server stop)' }),
   readOnly: (a) => a.action === 'status',
   label: (a) => `server ${a.action}`,
   run: (a, project, deps) =>
-    a.action === 'status' ? serverStatus({ project }) : a.action === 'start' ? serverStart({ project, port: a.port, python: a.python, reference: a.reference }, deps) : serverStop({ project }, deps),
+    a.action === 'status' ? serverStatus({ project }) : a.action === 'start' ? serverStart({ project, port: a.port, python: a.python, reference: a.reference, backend: a.backend }, deps) : serverStop({ project }, deps),
   render: (r, a) => (a.action === 'stop' ? 'The reference server is stopped.' : renderServerStatus(r)),
   // status answers "is it running?" with its exit code.
   exitCode: (r, a) => (a.action === 'status' && !r.running ? ExitCode.failure : ExitCode.ok),

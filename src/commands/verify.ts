@@ -20,6 +20,7 @@ import { scratchDir } from '../scratch.js';
 import { inspectWheel, sha256File, upstreamVersionOf, wheelUpstreamVersion } from '../wheel.js';
 import { runOnPlatform, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
+import { BACKENDS, startDatabase, type Backend, type DatabaseServer } from '../databases.js';
 import type { MatrixResult, MatrixRowResult, ServerMode, StepTiming, VerifyResult } from '../results.js';
 import { defineCommand, MARKDOWN_OPTION, REFERENCE_OPTION } from '../command.js';
 import { ExitCode } from '../errors.js';
@@ -44,6 +45,8 @@ export interface VerifyOptions {
   platforms?: PlatformName[];
   /** What may skip without failing the verdict (the report still names it). */
   allowSkips?: SkipKind[];
+  /** Where the reference server stores: its SQLite file (default), or a throw-away MySQL/PostgreSQL server. */
+  backend?: Backend;
 }
 
 /**
@@ -81,7 +84,7 @@ async function upstreamTestsStep(opts: { project: Project; deps: Deps; commit: s
     timings.push({ step: 'upstream tests', ms: step.fail('skipped') });
     return null;
   }
-  const result = await runUpstreamTests({ project, runner: deps.runner, git: deps.git, repoDir: project.upstreamDir, commit: commit!, python: opts.venv.python, host: opts.server.host, port: opts.server.port, databaseFile: opts.server.databaseFile, workDir: opts.venv.dir, step });
+  const result = await runUpstreamTests({ project, runner: deps.runner, git: deps.git, repoDir: project.upstreamDir, commit: commit!, python: opts.venv.python, host: opts.server.host, port: opts.server.port, databaseFile: opts.server.databaseFile, resetDatabase: opts.server.database?.reset, backend: opts.server.database?.backend, workDir: opts.venv.dir, step });
   for (const f of result.files) for (const t of f.skips) skip('upstream-tests', `${f.path} ${t.test}: ${t.message}`);
   const counts = result.files.map((f) => `${path.basename(f.path)} ${f.passed}/${f.embeddedOnly}/${f.failed}`).join(', ');
   const failed = result.files.some((f) => f.failed);
@@ -105,6 +108,10 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   const failedChecks = checks.filter((c) => c.status === 'fail');
   timings.push({ step: 'static', ms: failedChecks.length ? step.fail(`${failedChecks.length} of ${checks.length} failed`) : step.done(`${checks.length} passed`) });
 
+  const backend = opts.backend ?? 'sqlite';
+  if (backend !== 'sqlite' && (opts.server !== 'reference' || opts.serverAddress || opts.platforms?.length)) {
+    throw new UsageError(`--backend ${backend} is for the reference server that verify starts`, `drop --server-address, --platform or --server ${opts.server}, or leave --backend out`);
+  }
   const skips = skipRecorder(opts.allowSkips, (line) => log.warn(line));
   const skip = skips.skip;
   const upstreamCommit = wheelUpstreamCommit(project, wheelPath, sha256);
@@ -146,12 +153,16 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
     step = log.step(opts.serverAddress ? `Use the server at ${opts.serverAddress}` : `Start a ${opts.server} server`);
     let server: ServerHandle | undefined;
     let helpers: HelperServers | undefined;
+    let database: DatabaseServer | undefined;
+    // Its own temp directory: PostgreSQL, run unprivileged under root, must be able to reach it.
+    const databaseDir = backend === 'sqlite' ? null : scratchDir(`${backend}-`);
     try {
+      if (databaseDir && backend !== 'sqlite') database = await startDatabase(backend, { runner, log, dir: databaseDir.dir });
       if (opts.serverAddress) server = await externalServer(opts.serverAddress);
       else if (opts.server === 'container') {
         server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container'), mlmdVersion });
       } else {
-        server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
+        server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main'), database });
       }
       timings.push({ step: 'server', ms: step.done(`${server.description} on ${server.host}:${server.port}`) });
       // The timeout and TLS tests need servers of their own, of the same release where it can run
@@ -173,15 +184,18 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       step = log.step('Behaviour suite in a fresh venv');
       const target = server;
       const { suite, upstreamTests } = await withSuiteVenv({ project, runner, python, wheelPath, constraints: opts.constraints, step }, async (venv) => {
-        const suite = await runSuiteIn(venv, { project, runner, server: target, helperEnv: helpers!.env, markers: opts.markers, step });
+        // The suite marks what the official store does differently on MySQL or PostgreSQL (MLMD_BACKEND).
+        const suite = await runSuiteIn(venv, { project, runner, server: target, helperEnv: { ...helpers!.env, MLMD_BACKEND: backend }, markers: opts.markers, step });
         timings.push({ step: 'suite', ms: suite.failed ? step.fail(`${suite.failed} failed`) : step.done(`${suite.passed} passed, ${suite.skipped} skipped`) });
         const upstreamTests = await upstreamTestsStep({ project, deps, commit: upstreamCommit, wheelName: name, venv, server: target, skip, timings });
         return { suite, upstreamTests };
       });
-      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}` }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite, upstreamTests };
+      live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}`, backend, ...(database ? { database: { version: database.version, startupMs: database.startupMs } } : {}) }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite, upstreamTests };
     } finally {
       await helpers?.stop();
       await server?.stop();
+      await database?.stop();
+      databaseDir?.dispose();
       scratch.dispose();
     }
   }
@@ -266,6 +280,7 @@ export const definition = defineCommand({
       .option('matrix', { type: 'boolean', default: false, describe: 'Run the behaviour suite once per row of tools/verify/matrix.json (dependency versions) and check the declared ranges against it' })
       .option('row', { type: 'string', array: true, describe: 'With --matrix: only these rows' })
       .option('platform', { type: 'string', array: true, describe: `Run the behaviour suite inside a foreign root filesystem (repeatable): ${PLATFORMS.join(', ')}` })
+      .option('backend', { choices: BACKENDS, default: 'sqlite' as const, describe: 'Where the reference server stores: sqlite (its own file), or mysql / postgresql (a throw-away MariaDB or PostgreSQL server from Debian\'s packages, connected with the official server\'s flags)' })
       .option('allow-skip', { choices: SKIP_KINDS, array: true, describe: 'Let this part skip without failing the verdict (repeatable); the report still names every skip' })
       .example('$0 verify --matrix --markdown > docs/dependency-matrix.md', 'regenerate the published matrix')
       .example('$0 verify dist/ml_metadata_remote-1.14.0-py3-none-any.whl --server reference', '')
@@ -274,7 +289,7 @@ export const definition = defineCommand({
   run: async (a, project, deps): Promise<VerifyResult | MatrixResult> =>
     a.matrix
       ? verifyMatrix({ project, wheel: a.wheel, python: a.python, rows: a.row, reference: a.reference }, deps)
-      : verify({ project, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform), allowSkips: a.allowSkip }, deps),
+      : verify({ project, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform), allowSkips: a.allowSkip, backend: a.backend }, deps),
   render: (r, a) => {
     if ('rows' in r) return a.markdown ? renderMatrixMarkdown(r) : renderMatrix(r);
     return a.markdown ? (r.platforms ? renderPlatformTable(r) : renderVerifyMarkdown(r)) : renderVerify(r);

@@ -24,6 +24,7 @@ export function renderVerify(r: VerifyResult): string {
         lines.push(`  ${f.failed ? '✗' : f.skipped ? '·' : '✓'} ${f.path}: ${upstreamCounts(f)}`);
         for (const p of f.failures) lines.push(`      ✗ ${p.test}: ${p.message}`);
         for (const p of f.skips) lines.push(`      · skipped ${p.test}: ${p.message}`);
+        for (const p of f.backendDependent ?? []) lines.push(`      ~ ${p.test}: ${p.message}`);
       }
       for (const e of u.staleEntries) lines.push(`  note: the embedded-only list names a test this commit does not have: ${e}`);
     }
@@ -46,6 +47,7 @@ export function renderVerify(r: VerifyResult): string {
 export function upstreamCounts(f: UpstreamFileResult): string {
   const parts = [`${f.passed} passed`, `${f.embeddedOnly} expected embedded-only`, `${f.failed} failed`];
   if (f.skipped) parts.push(`${f.skipped} skipped`);
+  if (f.backendDependent?.length) parts.push(`${f.backendDependent.length} failed as the plan says they may on this backend`);
   return `${parts.join(', ')}${f.returnsAtOnce ? ` (${f.returnsAtOnce} of the passed return at once under gRPC, by upstream's design)` : ''}`;
 }
 
@@ -76,7 +78,7 @@ export function renderServerStatus(s: ServerStatus): string {
   if (!s.state) return 'No reference server is recorded for this checkout (mlmd-remote server start).';
   const st = s.state;
   if (!s.running) return `The reference server (pid ${st.pid}) is not running.`;
-  return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, ...(st.note ? [`  note ${st.note}`] : []), `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
+  return [`Reference server (official ml-metadata ${st.mlmdVersion}) pid ${st.pid} at 127.0.0.1:${st.port}: ${s.answering ? 'answering' : 'NOT answering'}`, ...(st.note ? [`  note ${st.note}`] : []), st.database ? `  store ${st.database.version} at 127.0.0.1:${st.database.port} (pid ${st.database.pid}; removed by server stop)` : `  data ${st.dataDir}`, `  log  ${st.logFile}`, `  connect: MetadataStoreClientConfig(host="127.0.0.1", port=${st.port})`].join('\n');
 }
 
 export function renderMatrixMarkdown(r: MatrixResult): string {

@@ -8,6 +8,7 @@ server database, so every type name is made unique per test (``uniq``).
 See conftest.py for the environment variables.
 """
 
+import os
 import re
 import sys
 import time
@@ -23,6 +24,11 @@ from ml_metadata.proto import metadata_store_service_pb2 as svc_pb
 from ml_metadata.proto import metadata_store_service_pb2_grpc as svc_grpc
 
 from conftest import GRPC_LOG_LINE, free_port, make_client, run_child
+
+# Where the server under test stores (verify --backend): the official store
+# answers a few reads differently on MySQL and PostgreSQL, and the tests say
+# exactly where, so a change of that behaviour fails them too.
+BACKEND = os.environ.get("MLMD_BACKEND", "sqlite")
 
 ListOptions = metadata_store.ListOptions
 OrderByField = metadata_store.OrderByField
@@ -115,7 +121,17 @@ def test_type_put_and_get(kind, uniq):
     expected = kind.cls()
     expected.CopyFrom(given)
     expected.id = type_id
-    assert kind.get(name) == expected
+
+    def by_name(*args, **kwargs):
+        got = kind.get(*args, **kwargs)
+        if BACKEND == "mysql" and expected.external_id:
+            # On MySQL the official store's read of a type by name leaves out
+            # external_id; the reads by id and by external id return it.
+            assert not got.external_id
+            got.external_id = expected.external_id
+        return got
+
+    assert by_name(name) == expected
     assert kind.get_by_id([type_id]) == [expected]
     assert kind.get_by_id([type_id, 987654321]) == [expected]
     assert kind.get_by_ext([f"{name}-ext"]) == [expected]
@@ -140,7 +156,7 @@ def test_type_put_and_get(kind, uniq):
     expected_v2.CopyFrom(versioned)
     expected_v2.id = v2_id
     assert kind.get(name, type_version="v2") == expected_v2
-    assert kind.get(name) == expected
+    assert by_name(name) == expected
     assert by_id(kind.get_by_id([v2_id, type_id])) == by_id([expected,
                                                              expected_v2])
 
@@ -748,9 +764,14 @@ def test_list_options_paging_and_order(store, many_artifacts):
     assert [a.id for a in by_create_desc] == [
         a.id for a in sorted(asc, key=lambda a: (a.create_time_since_epoch,
                                                  a.id), reverse=True)][:120]
-    by_update = store.get_artifacts(ListOptions(
-        order_by=OrderByField.UPDATE_TIME, filter_query=of_type))
-    assert sorted(a.id for a in by_update) == sorted(ids)
+    by_update = ListOptions(order_by=OrderByField.UPDATE_TIME, filter_query=of_type)
+    if BACKEND == "postgresql":
+        # MLMD's PostgreSQL query for a filtered list is a SELECT DISTINCT whose
+        # select list lacks the update time it orders by, which PostgreSQL refuses.
+        with pytest.raises(errors.InternalError, match="ORDER BY expressions must appear in select list"):
+            store.get_artifacts(by_update)
+    else:
+        assert sorted(a.id for a in store.get_artifacts(by_update)) == sorted(ids)
 
 
 def test_list_options_filter_query(store, many_artifacts):

@@ -30,6 +30,7 @@ import faulthandler
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -50,6 +51,10 @@ def parse_args(argv):
     parser.add_argument("--grpc-host", required=True)
     parser.add_argument("--grpc-port", type=int, required=True)
     parser.add_argument("--fresh-db", help="the server's SQLite file (deleted for each fresh database)")
+    parser.add_argument("--fresh-db-command", metavar="JSON", default=os.environ.get("MLMD_FRESH_DB_COMMAND"),
+                        help='for MySQL/PostgreSQL: {"argv": [...], "env": {...}}, a command that drops '
+                             "the server's database (the store re-creates it on the next call); default "
+                             "$MLMD_FRESH_DB_COMMAND, which keeps its password out of the process list")
     parser.add_argument("--out", required=True, help="where to write the JSON report")
     args = parser.parse_args(argv)
     files = []
@@ -57,7 +62,7 @@ def parse_args(argv):
         path, _, mode = item.rpartition("=")
         if mode not in MODES or not path:
             parser.error(f"--file {item}: expected PATH=MODE with MODE one of {', '.join(MODES)}")
-        if mode != "no-store" and not args.fresh_db:
+        if mode != "no-store" and not (args.fresh_db or args.fresh_db_command):
             parser.error(f"--file {item} needs --fresh-db (upstream's tests expect a new database)")
         files.append((path, mode))
     if not files:
@@ -65,7 +70,15 @@ def parse_args(argv):
     return args, files
 
 
-def remove_database(path: str) -> None:
+def remove_database(args) -> None:
+    """A fresh database for the next store: the SQLite file deleted, or the
+    server's MySQL/PostgreSQL database dropped."""
+    if args.fresh_db_command:
+        spec = json.loads(args.fresh_db_command)
+        subprocess.run(spec["argv"], env={**os.environ, **spec.get("env", {})}, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        return
+    path = args.fresh_db
     for suffix in ("", "-journal", "-wal", "-shm"):
         try:
             os.remove(path + suffix)
@@ -89,7 +102,7 @@ def fresh_database_store(args):
     class FreshDatabaseStore(original):
         def __init__(self, config, *rest, **named):
             if in_memory(config):
-                remove_database(args.fresh_db)
+                remove_database(args)
                 config = metadata_store_pb2.MetadataStoreClientConfig(
                     host=args.grpc_host, port=args.grpc_port, client_timeout_sec=CLIENT_TIMEOUT_SEC)
             super().__init__(config, *rest, **named)
@@ -234,7 +247,7 @@ def main(argv=None) -> int:
     for entry, mode, module in loaded:
         sys.stderr.write(f"upstream file {entry['path']} ({mode})\n")
         if mode == "grpc-flags":
-            remove_database(args.fresh_db)
+            remove_database(args)
         set_store_class(fresh if mode == "fresh-database" else original)
         try:
             with open(os.path.join(args.tests_dir, entry["path"]), encoding="utf-8") as handle:
