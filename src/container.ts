@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { MissingToolError, MlmdError } from './errors.js';
+import type { DatabaseServer } from './databases.js';
 import type { Logger } from './log.js';
 import { freePort } from './network.js';
 import { READY_LINE, type ServerHandle } from './server-handle.js';
@@ -21,7 +22,17 @@ export const NO_CONTAINER_RUNTIME =
  * config file naming a SQLite file in /tmp/shared, which is `dataDir` on
  * this host (so the host can give it a new database by deleting the file).
  */
-export async function startContainerServer(opts: { image: string; log: Logger; dataDir: string; port?: number; readyTimeoutMs?: number; /** The release the wheel was built from. */ mlmdVersion?: string }): Promise<ServerHandle> {
+export async function startContainerServer(opts: {
+  image: string;
+  log: Logger;
+  dataDir: string;
+  port?: number;
+  readyTimeoutMs?: number;
+  /** The release the wheel was built from. */
+  mlmdVersion?: string;
+  /** Store into this MySQL/PostgreSQL server (reachable: the container shares the host's network) instead of SQLite. */
+  database?: DatabaseServer;
+}): Promise<ServerHandle> {
   // No registry is needed for a local image, and the reaper image would have to be pulled.
   process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
   // Inside a container (a /.dockerenv file) testcontainers would look for a bridge
@@ -35,7 +46,8 @@ export async function startContainerServer(opts: { image: string; log: Logger; d
   }
   const port = opts.port ?? (await freePort());
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  fs.writeFileSync(path.join(opts.dataDir, 'server_config.textproto'), "connection_config {\n  sqlite {\n    filename_uri: '/tmp/shared/metadata.sqlite.db'\n    connection_mode: READWRITE_OPENCREATE\n  }\n}\n");
+  const sqlite = "connection_config {\n  sqlite {\n    filename_uri: '/tmp/shared/metadata.sqlite.db'\n    connection_mode: READWRITE_OPENCREATE\n  }\n}\n";
+  fs.writeFileSync(path.join(opts.dataDir, 'server_config.textproto'), opts.database?.serverConfig ?? sqlite, { mode: 0o644 });
   let container;
   try {
     container = await new GenericContainer(opts.image)
@@ -65,10 +77,12 @@ export async function startContainerServer(opts: { image: string; log: Logger; d
     kind: 'container',
     host: '127.0.0.1',
     port,
-    description: `container ${opts.image}`,
+    description: `container ${opts.image}${opts.database ? ` on ${opts.database.version}` : ''}`,
     ...(served ? { mlmdVersion: served } : {}),
     ...(note ? { note } : {}),
-    databaseFile: path.join(opts.dataDir, 'metadata.sqlite.db'),
+    ...(opts.database
+      ? { database: { backend: opts.database.backend, version: opts.database.version, reset: opts.database.resetCommand } }
+      : { databaseFile: path.join(opts.dataDir, 'metadata.sqlite.db') }),
     stop: async () => {
       await container.stop({ timeout: 10_000 });
     },

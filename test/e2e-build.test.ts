@@ -371,6 +371,17 @@ describe('the wheel built from real upstream', async () => {
     });
   }
 
+  it('passes verify --server container --backend mysql: the image\'s config file points at a throw-away MariaDB', { skip: skip || containerSkip() || databaseSkip('mysql'), timeout: 20 * 60_000 }, () => {
+    const res = mlmdRemote(['verify', first.wheel.path, '--server', 'container', '--image', ensureLocalImage(), '--backend', 'mysql', '--json']);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    const report = JSON.parse(res.stdout) as VerifyResult;
+    assert.equal(report.live!.server.kind, 'container');
+    assert.match(report.live!.server.description, /^container .* on MariaDB /);
+    assert.equal(report.live!.suite.failed, 0);
+    assert.ok(report.live!.upstreamTests!.files.every((f) => f.failed === 0));
+    assert.deepEqual(databaseLeftovers(), []);
+  });
+
   it('server start --backend mysql stores into MariaDB; when the database goes away mid-run verify fails clearly, and server stop removes everything', { skip: skip || databaseSkip('mysql'), timeout: 15 * 60_000 }, () => {
     const started = mlmdRemote(['server', 'start', '--backend', 'mysql', '--json']);
     assert.equal(started.status, 0, started.stderr.slice(-3000));

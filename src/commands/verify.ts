@@ -109,8 +109,8 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   timings.push({ step: 'static', ms: failedChecks.length ? step.fail(`${failedChecks.length} of ${checks.length} failed`) : step.done(`${checks.length} passed`) });
 
   const backend = opts.backend ?? 'sqlite';
-  if (backend !== 'sqlite' && (opts.server !== 'reference' || opts.serverAddress || opts.platforms?.length)) {
-    throw new UsageError(`--backend ${backend} is for the reference server that verify starts`, `drop --server-address, --platform or --server ${opts.server}, or leave --backend out`);
+  if (backend !== 'sqlite' && (opts.server === 'none' || opts.serverAddress || opts.platforms?.length)) {
+    throw new UsageError(`--backend ${backend} is for a server that verify starts (--server reference or container)`, `drop --server-address, --platform or --server none, or leave --backend out`);
   }
   const skips = skipRecorder(opts.allowSkips, (line) => log.warn(line));
   const skip = skips.skip;
@@ -160,7 +160,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       if (databaseDir && backend !== 'sqlite') database = await startDatabase(backend, { runner, log, dir: databaseDir.dir });
       if (opts.serverAddress) server = await externalServer(opts.serverAddress);
       else if (opts.server === 'container') {
-        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container'), mlmdVersion });
+        server = await startContainerServer({ image: opts.image ?? defaultImage(upstreamVersionOf(inspection.metadata['Version']?.[0] ?? '')), log, dataDir: path.join(dataDir, 'container'), mlmdVersion, database });
       } else {
         server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main'), database });
       }
