@@ -5,7 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { $, type ProcessOutput } from 'zx';
+import type { ProcessOutput } from 'zx';
 import { ExitCode, MlmdError, MissingToolError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -177,6 +177,8 @@ export function processRunner(log?: Logger): Runner {
     log?.debug(`$ ${command}${opts.cwd ? `  (in ${opts.cwd})` : ''}`);
     const env = opts.replaceEnv ? { ...opts.env } : { ...process.env, ...opts.env };
     const started = Date.now();
+    // Loaded on first use, as it costs ~0.1 s of start-up that --help and usage errors need not pay.
+    const { $ } = await import('zx');
     const proc = $({
       cwd: opts.cwd,
       env,

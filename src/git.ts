@@ -5,7 +5,7 @@
  * reach upstream, because that is how company mirrors work.
  */
 import os from 'node:os';
-import { GitConstructError, GitError, GitPluginError, simpleGit, type SimpleGitOptions, type SimpleGitProgressEvent } from 'simple-git';
+import type { SimpleGitOptions, SimpleGitProgressEvent } from 'simple-git';
 import { MissingToolError } from './errors.js';
 import { CommandFailedError, InterruptedError, quoteForDisplay, trackAbort, type RunOptions, type RunResult, type Runner } from './exec.js';
 import { formatMs, type Logger } from './log.js';
@@ -125,6 +125,8 @@ async function runGit(log: Logger | undefined, rewrites: readonly string[], cwd:
   let exit: { exitCode: number | null; stdOut: Buffer[]; stdErr: Buffer[] } | undefined;
   const text = (chunks: Buffer[] | undefined) => Buffer.concat(chunks ?? []).toString('utf8');
   let res: RunResult;
+  // Loaded on first use: commands that run no git (--help, server status) skip its start-up cost.
+  const { GitConstructError, GitError, GitPluginError, simpleGit } = await import('simple-git');
   try {
     const sg = simpleGit({
       baseDir: cwd,

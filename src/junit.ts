@@ -1,5 +1,6 @@
 /** pytest's JUnit XML report, read with an XML parser. */
-import { XMLParser } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
+import type { XMLParser } from 'fast-xml-parser';
 
 export interface SuiteFailure {
   test: string;
@@ -35,15 +36,20 @@ interface XmlElement {
 
 const REPEATED = new Set(['testsuite', 'testcase', 'failure', 'error', 'skipped']);
 
-// The parser leaves entities alone: its own decoding skips numeric references, which pytest writes for newlines.
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  parseAttributeValue: false,
-  parseTagValue: false,
-  processEntities: false,
-  isArray: (name) => REPEATED.has(name),
-});
+let parser: XMLParser | undefined;
+/** Loaded on first use: the parser costs ~0.1 s of start-up that only verify needs. */
+function xmlParser(): XMLParser {
+  const { XMLParser: Parser } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
+  // The parser leaves entities alone: its own decoding skips numeric references, which pytest writes for newlines.
+  return (parser ??= new Parser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@',
+    parseAttributeValue: false,
+    parseTagValue: false,
+    processEntities: false,
+    isArray: (name) => REPEATED.has(name),
+  }));
+}
 
 /** Every <testcase> below `node`, in document order within each level. */
 function testcases(node: unknown, out: XmlElement[] = []): XmlElement[] {
@@ -76,7 +82,7 @@ function child(tc: XmlElement, tags: readonly string[]): { tag: string; el: XmlE
 export function parseJunit(xml: string): JunitSummary {
   let doc: unknown;
   try {
-    doc = parser.parse(xml);
+    doc = xmlParser().parse(xml);
   } catch (err) {
     const failures = [{ test: 'pytest', message: `cannot read its JUnit XML report: ${(err as Error).message.split('\n')[0]}` }];
     return { total: 0, passed: 0, failed: 1, skipped: 0, failures, skips: [] };
