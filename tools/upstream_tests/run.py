@@ -77,6 +77,13 @@ def remove_database(args) -> None:
         spec = json.loads(args.fresh_db_command)
         subprocess.run(spec["argv"], env={**os.environ, **spec.get("env", {})}, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        # One call re-creates the database and its schema before the test runs: the
+        # server connects a new store per call, and two first calls at once on
+        # PostgreSQL race to CREATE DATABASE / CREATE TABLE and one of them fails.
+        from ml_metadata.metadata_store import metadata_store  # pylint: disable=import-outside-toplevel
+        from ml_metadata.proto import metadata_store_pb2  # pylint: disable=import-outside-toplevel
+        metadata_store.MetadataStore(metadata_store_pb2.MetadataStoreClientConfig(
+            host=args.grpc_host, port=args.grpc_port)).get_artifact_types()
         return
     path = args.fresh_db
     for suffix in ("", "-journal", "-wal", "-shm"):
