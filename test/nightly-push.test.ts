@@ -17,7 +17,8 @@ import { processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
 import { recordingLogger } from '../src/log.ts';
 import type { BuildResult, VerifyResult } from '../src/results.ts';
-import { cleanupFixtures, git, rejection, Repo, tempDir } from './helpers/fixtures.ts';
+import { dependencyChanges } from '../src/nightly-attention.ts';
+import { cleanupFixtures, git, makeRepo, rejection, Repo, tempDir } from './helpers/fixtures.ts';
 import { makeMaintainerProject, makeMaintainerUpstream, type MaintainerUpstream } from './helpers/maintainer-fixtures.ts';
 
 after(cleanupFixtures);
@@ -122,6 +123,24 @@ describe('nightly --push', () => {
     assert.equal(updated.tags[0]!.push!.action, 'updated');
     assert.equal(await remote.out(['rev-parse', `${updated.tags[0]!.push!.commit}^`]), moved);
     assert.equal(await remoteHeads(remote), `refs/heads/${BRANCH('v1.1.0')} ${updated.tags[0]!.push!.commit}`);
+  });
+
+  it('drops a patch upstream has (WORKSPACE.patch at v1.6.0) from the branch, and pr.md says so with the proof', async () => {
+    const fx = await makeMaintainerProject(up);
+    const remote = await bareRemote();
+    const r = await nightly({ project: fx.project, tags: ['v1.6.0'], outDir: tempDir('nightly-out'), push: remote.dir, stages: stages() }, deps());
+    const t = r.tags[0]!;
+    assert.equal(t.push!.action, 'created');
+    assert.deepEqual((await remote.out(['diff', '--name-status', t.push!.base.commit, t.push!.commit])).split('\n'), ['D\tWORKSPACE.patch', 'M\tmlmd-remote.json', 'M\tupstream']);
+    assert.match(fs.readFileSync(t.report!.path, 'utf8'), /- \*\*Dropped patches\*\* \(upstream has their change\): `WORKSPACE\.patch` \(it applies in reverse: the new base has exactly its change\)/);
+  });
+
+  it('names the requirement lines upstream changed in setup.py', async () => {
+    const repo = await makeRepo({ 'setup.py': "setup(\n    install_requires=[\n        'absl-py>=0.9,<2.0.0',\n        'protobuf>=3.13,<4',\n    ],\n)\n" });
+    const from = await repo.head();
+    const to = await repo.commit({ 'setup.py': "setup(\n    install_requires=[\n        'absl-py>=0.9,<2.0.0',\n        'protobuf>=4.25.2,<5',\n    ],\n)\n" }, 'protobuf 4');
+    assert.deepEqual(await dependencyChanges(git, repo.dir, from, to), ["- 'protobuf>=3.13,<4',", "+ 'protobuf>=4.25.2,<5',"]);
+    assert.deepEqual(await dependencyChanges(git, repo.dir, to, to), []);
   });
 
   it('pushes to a remote of the checkout named by --push', async () => {
