@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { loadProject, type Project } from '../config.js';
 import { ExitCode, MlmdError, UsageError } from '../errors.js';
 import { InterruptedError } from '../exec.js';
+import { scratchDir } from '../scratch.js';
 import { redactUrl, unreachableUpstream, upstreamUrl, readPin, type Pin } from '../pin.js';
 import { newerTags, pickTags, readRemoteTags } from '../tags.js';
 import { commitSeries, nightlyBranch, pushSeries, resolvePushTarget, type PushTarget } from '../nightly-push.js';
@@ -114,7 +114,9 @@ async function tryTag(run: TagRun, tag: string, commit: string): Promise<Nightly
   const { project, deps, url, outDir, stages } = run;
   const { git, log } = deps;
   const result: NightlyTag = { tag, commit, outcome: 'needs-attention', steps: [], rebase: null, wheel: null, ...(run.push ? { push: null, report: null } : {}) };
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `mlmd-remote-nightly-${tag}-`));
+  // Removed at exit too: Ctrl-C leaves no scratch clone behind.
+  const scratchHandle = scratchDir(`nightly-${tag}`);
+  const scratch = scratchHandle.dir;
   const tagDir = path.join(outDir, tag);
   // A report left by an earlier run into the same directory would describe another outcome.
   for (const f of ['pr.md', 'issue.md']) fs.rmSync(path.join(tagDir, f), { force: true });
@@ -183,7 +185,7 @@ async function tryTag(run: TagRun, tag: string, commit: string): Promise<Nightly
     if (err instanceof InterruptedError) throw err;
     result.steps.push({ step: 'rebase', status: 'failed', ms: 0, detail: (err as Error).message });
   } finally {
-    fs.rmSync(scratch, { recursive: true, force: true });
+    scratchHandle.dispose();
   }
   // A push that failed is the tool's or the remote's problem, not upstream's: nightly fails instead (see nightly()).
   if (run.push && result.outcome !== 'fine' && !pushFailure(result)) {
