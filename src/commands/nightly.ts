@@ -172,6 +172,8 @@ async function tryTag(run: TagRun, tag: string, commit: string): Promise<Nightly
       const pushed = await timed('push', () => pushBranch(run, scratchProject!, result, baseRef), (p) => ['ok', `${p.branch} ${p.action} at ${p.remote}`]);
       if (!pushed.ok) return;
       result.push = pushed.value;
+      // The branch is out: from here on a failure is this tool's (rethrown below), not the tag's.
+      result.outcome = 'fine';
       const report = path.join(tagDir, 'pr.md');
       fs.mkdirSync(tagDir, { recursive: true });
       writeFileAtomic(report, await pullRequestReport(run, scratchProject, result, pushed.value!, verified!, wheel.path));
@@ -182,7 +184,7 @@ async function tryTag(run: TagRun, tag: string, commit: string): Promise<Nightly
   try {
     await attempt();
   } catch (err) {
-    if (err instanceof InterruptedError) throw err;
+    if (err instanceof InterruptedError || result.outcome === 'fine') throw err;
     result.steps.push({ step: 'rebase', status: 'failed', ms: 0, detail: (err as Error).message });
   } finally {
     scratchHandle.dispose();
