@@ -42,10 +42,14 @@ async function remoteHeads(remote: Repo): Promise<string> {
   return remote.out(['for-each-ref', '--format=%(refname) %(objectname)', 'refs/heads']);
 }
 
+/** The pin each stand-in build saw. */
+const built: string[] = [];
+
 /** Stages that make a stand-in wheel and pass (or fail) as told. */
 function stages(opts: { buildFails?: boolean; verifyFails?: boolean } = {}): NightlyStages {
   return {
-    build: async (_project, _work, distDir) => {
+    build: async (project, _work, distDir) => {
+      built.push(project.config.upstream.tag);
       if (opts.buildFails) throw new Error('bazel run //ml_metadata:move_generated_files failed (exit 1)');
       fs.mkdirSync(distDir, { recursive: true });
       const file = path.join(distDir, 'ml_metadata_remote-1.1.0-py3-none-any.whl');
@@ -74,8 +78,11 @@ describe('nightly --push', () => {
     const fx = await makeMaintainerProject(up);
     const remote = await bareRemote();
     const out = tempDir('nightly-out');
+    built.length = 0;
     const r = await nightly({ project: fx.project, tags: ['v1.1.0'], outDir: out, push: remote.dir, stages: stages() }, deps());
     assert.equal(r.status, 'new-tag-fine');
+    // The build sees the pin the rebase moved to, not the one the scratch clone started from.
+    assert.deepEqual(built, ['v1.1.0']);
     const t = r.tags[0]!;
     assert.deepEqual(t.steps.map((s) => `${s.step}:${s.status}`), ['rebase:ok', 'build:ok', 'verify:ok', 'push:ok']);
     assert.equal(t.push!.action, 'created');

@@ -151,6 +151,8 @@ async function tryTag(run: TagRun, tag: string, commit: string): Promise<Nightly
       skip(later, 'the rebase did not finish');
       return;
     }
+    // The rebase moved the pin in mlmd-remote.json: read the project again, or build sees the old pin.
+    scratchProject = { ...loadProject(scratchProject.root, { exact: true }), cacheDir: project.cacheDir };
     const built = await timed('build', () => stages.build(scratchProject!, path.join(project.cacheDir, 'nightly-work', tag), tagDir), (b) => ['ok', `${b.wheel.name} ${b.wheel.sha256.slice(0, 16)}…`]);
     if (!built.ok) {
       skip(later.slice(1), 'nothing was built');
