@@ -105,7 +105,7 @@ export interface ExportResult {
 export type StepStatus = 'ok' | 'failed' | 'stopped' | 'skipped';
 
 export interface NightlyStep {
-  step: 'rebase' | 'build' | 'verify';
+  step: 'rebase' | 'build' | 'verify' | 'push';
   status: StepStatus;
   ms: number;
   detail: string;
@@ -118,6 +118,27 @@ export interface NightlyTag {
   steps: NightlyStep[];
   rebase: RebaseResult | null;
   wheel: { name: string; sha256: string } | null;
+  /** With --push: the branch, and what the push did (null when nothing was pushed). */
+  push?: NightlyPush | null;
+  /** With --push: pr.md for a pushed branch, issue.md for a tag that needs a human. */
+  report?: { kind: 'pull-request' | 'issue'; path: string } | null;
+}
+
+export interface NightlyPush {
+  remote: string;
+  branch: string;
+  commit: string;
+  /** The commit of this repository the branch starts from, and its branch name. */
+  base: { ref: string; commit: string };
+  action: 'created' | 'updated' | 'unchanged';
+}
+
+/** What a reviewer must look at in a nightly branch. */
+export interface NightlyAttention {
+  dropped: Array<{ name: string; proof: string }>;
+  threeWay: string[];
+  /** Requirement lines of upstream's setup.py that changed between the two tags (+/- lines). */
+  dependencyChanges: string[];
 }
 
 export interface NightlyResult {

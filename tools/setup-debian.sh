@@ -10,9 +10,9 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib default-jdk-headless
   # The "system" proto toolchain.
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
-  # verify --server container: a Docker engine, and debootstrap for the local image;
+  # verify --server container: debootstrap for the local image (a Docker engine: below);
   # verify --platform linux/arm64: qemu-user-static and binfmt_misc.
-  docker.io debootstrap qemu-user-static binfmt-support
+  debootstrap qemu-user-static binfmt-support
   # The behaviour suite's TLS tests and verify --platform's TLS server make certificates with it.
   openssl
   # npm test lints the shell scripts.
@@ -20,6 +20,13 @@ packages=(
   # verify --backend mysql|postgresql: the tool starts its own throw-away instances of these.
   mariadb-server mariadb-client postgresql
 )
+
+# Debian's Docker engine only where there is no docker at all: GitHub's runners
+# (ubuntu-24.04) have their own (docker-ce, containerd.io), which docker.io
+# conflicts with and would replace.
+if ! command -v docker >/dev/null 2>&1; then
+  packages+=(docker.io)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -55,6 +55,9 @@ export function renderNightly(r: NightlyResult): string {
     lines.push(`  ${t.outcome === 'fine' ? '✓' : '✗'} ${t.tag} (${t.commit.slice(0, 12)}): ${t.steps.map((s) => `${s.step} ${s.status} (${formatMs(s.ms)})`).join(', ')}`);
     for (const s of t.steps) if (s.status !== 'ok' && s.status !== 'skipped') lines.push(`      ${s.step}: ${s.detail.split('\n')[0]}`);
     if (t.rebase) for (const p of t.rebase.patches) if (p.status !== 'clean') lines.push(`      ${p.name}: ${p.status}${rebaseDetail(p) ? ` (${rebaseDetail(p)})` : ''}`);
+    if (t.push) lines.push(`      branch ${t.push.branch} ${t.push.commit.slice(0, 12)} at ${t.push.remote}: ${t.push.action === 'unchanged' ? 'unchanged, not pushed again' : t.push.action}`);
+    else if (t.push === null) lines.push('      nothing pushed');
+    if (t.report) lines.push(`      ${t.report.kind === 'pull-request' ? 'pull request body' : 'issue body'}: ${t.report.path}`);
   }
   lines.push('', `Summary: ${r.outDir}/summary.md and summary.json`);
   return lines.join('\n');
@@ -71,6 +74,7 @@ export function renderNightlyMarkdown(r: NightlyResult): string {
     };
     lines.push(`| ${t.tag} | ${t.outcome === 'fine' ? '✅ fine' : '⚠️ needs attention'} | ${cell('rebase')} | ${cell('build')} | ${cell('verify')} |`);
   }
+  for (const t of r.tags) if (t.push) lines.push('', `${t.tag}: branch \`${t.push.branch}\` (\`${t.push.commit.slice(0, 12)}\`) ${t.push.action} at ${t.push.remote}.`);
   for (const t of r.tags) if (t.rebase) lines.push('', renderRebaseMarkdown(t.rebase));
   return `${lines.join('\n')}\n`;
 }
