@@ -110,7 +110,7 @@ describe('tools/setup-debian.sh on a runner that has its own Docker engine', () 
     if (withDocker) script('docker', 'exit 0');
     // Only what the script needs besides the fakes, so a docker of this machine is not found.
     fs.symlinkSync(spawnSync('sh', ['-c', 'command -v grep'], { encoding: 'utf8' }).stdout.trim(), path.join(bin, 'grep'));
-    const res = spawnSync('/bin/bash', [path.join(projectRoot, 'tools', 'setup-debian.sh')], { encoding: 'utf8', env: { PATH: bin } });
+    const res = spawnSync('/bin/bash', [path.join(projectRoot, 'tools', 'setup-debian.sh')], { encoding: 'utf8', env: { PATH: bin, MLMD_REMOTE_POLICY_RC_D: path.join(bin, 'policy-rc.d') } });
     assert.equal(res.status, 0, res.stderr);
     const install = fs.readFileSync(log, 'utf8').split('\n').find((l) => l.startsWith('install '));
     assert.ok(install, fs.readFileSync(log, 'utf8'));

@@ -40,7 +40,7 @@ echo "setup-debian: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # The database packages would start system services on install; the tool runs
 # its own instances instead, so no service may start (policy-rc.d exit 101).
-policy=/usr/sbin/policy-rc.d
+policy=${MLMD_REMOTE_POLICY_RC_D:-/usr/sbin/policy-rc.d}  # (the variable is for tests)
 own_policy=0
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && own_policy=1
