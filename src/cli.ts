@@ -124,8 +124,13 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
  * run finds any other interrupted state (a rebase) on disk.
  */
 function exitOnSignals(): void {
+  let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    // Kept installed: a second signal while stopping (another Ctrl-C, or a signal to the whole
+    // process group) would otherwise kill the process before its exit handlers clean up.
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`\ninterrupted (${signal}): stopping, nothing half-written is kept\n`);
       killRunningProcesses('SIGTERM');
       process.exit(ExitCode.interrupted);
