@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import { git } from './fixtures.ts';
@@ -65,7 +66,9 @@ export function runInterrupted(args: readonly string[], opts: { cwd: string; env
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : null), stdout, stderr, lines, times, sent });
+      // Ended by a signal: the shell's 128 + its number (a SIGINT that lands after the run finished, while
+      // node tears down its handlers, ends it so; whether that left anything behind is the loop's next check).
+      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : null), stdout, stderr, lines, times, sent });
     });
   });
 }
