@@ -39,16 +39,18 @@ const REPEATED = new Set(['testsuite', 'testcase', 'failure', 'error', 'skipped'
 let parser: XMLParser | undefined;
 /** Loaded on first use: the parser costs ~0.1 s of start-up that only verify needs. */
 function xmlParser(): XMLParser {
+  if (parser) return parser;
   const { XMLParser: Parser } = createRequire(import.meta.url)('fast-xml-parser') as typeof import('fast-xml-parser');
   // The parser leaves entities alone: its own decoding skips numeric references, which pytest writes for newlines.
-  return (parser ??= new Parser({
+  parser = new Parser({
     ignoreAttributes: false,
     attributeNamePrefix: '@',
     parseAttributeValue: false,
     parseTagValue: false,
     processEntities: false,
     isArray: (name) => REPEATED.has(name),
-  }));
+  });
+  return parser;
 }
 
 /** Every <testcase> below `node`, in document order within each level. */
