@@ -61,6 +61,23 @@ export async function serverStatus(opts: { project: Project }): Promise<ServerSt
   return { schemaVersion: 1, running, answering: running && (await canConnect(state!.host, state!.port)), state };
 }
 
+/** Stops a detached database and removes its directory, synchronously (it runs in the exit handler). */
+function dropDatabase(db: DatabaseServer, dir: string): () => void {
+  return () => {
+    try {
+      // Thrown away, so no clean shutdown: one that is still writing would refill the directory.
+      process.kill(db.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    } catch {
+      // left in the temp directory; the run is ending anyway
+    }
+  };
+}
+
 /** Starts the reference server in the background for users; it outlives this command. */
 export async function serverStart(opts: { project: Project; port?: number; python?: string; dataDir?: string; reference?: ReferenceChoice; backend?: Backend }, deps: Deps): Promise<ServerStatus> {
   const current = await serverStatus(opts);
@@ -79,14 +96,19 @@ export async function serverStart(opts: { project: Project; port?: number; pytho
   // Outside the checkout: PostgreSQL, run unprivileged under root, must reach its directory.
   const databaseDir = backend === 'sqlite' ? null : fs.mkdtempSync(path.join(os.tmpdir(), `mlmd-remote-server-${backend}-`));
   let database: DatabaseServer | undefined;
+  let forgetDatabase: (() => void) | undefined;
   let handle: Awaited<ReturnType<typeof startReferenceServer>>;
   try {
     if (databaseDir && backend !== 'sqlite') database = await startDatabase(backend, { runner: deps.runner, log: deps.log, dir: databaseDir, detached: true });
+    // Detached, so Ctrl-C would not stop it: until the state file records it, the exit does.
+    if (database) process.once('exit', (forgetDatabase = dropDatabase(database, databaseDir!)));
     handle = await startReferenceServer({ project: opts.project, runner: deps.runner, log: deps.log, python, dataDir, port: opts.port, detached: true, logFile, mlmdVersion, reference: opts.reference, database, progress: (l) => step.progress(l) });
   } catch (err) {
     await database?.stop();
     if (databaseDir) fs.rmSync(databaseDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    if (forgetDatabase) process.off('exit', forgetDatabase);
   }
   const state: ServerState = {
     schemaVersion: 1,
