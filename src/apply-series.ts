@@ -15,6 +15,8 @@ export interface HunkOffset {
 
 export interface PatchApplyReport {
   name: string;
+  /** Where it is in the project (SeriesEntry.path). */
+  path: string;
   subject: string;
   sha256: string;
   status: PatchStatus;
@@ -84,7 +86,7 @@ export async function applySeries(opts: {
     const steps: string[] | undefined = opts.steps ? [] : undefined;
     let failed = false;
     for (const patch of patches) {
-      const base = { name: patch.name, subject: patch.header.subject, sha256: patch.sha256, offsets: [] as HunkOffset[] };
+      const base = { name: patch.name, path: patch.path, subject: patch.header.subject, sha256: patch.sha256, offsets: [] as HunkOffset[] };
       if (failed) {
         reports.push({ ...base, status: 'skipped' });
         continue;

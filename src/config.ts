@@ -36,7 +36,6 @@ export interface Project {
   upstreamDir: string;
   patchesDir: string;
   seriesFile: string;
-  workspacePatch: string;
   toolsDir: string;
   /** Caches and scratch trees; never committed. */
   cacheDir: string;
@@ -68,7 +67,6 @@ export function loadProject(rootOrCwd: string, opts: { exact?: boolean } = {}): 
     upstreamDir: path.join(root, 'upstream'),
     patchesDir: path.join(root, 'patches'),
     seriesFile: path.join(root, 'patches', 'series'),
-    workspacePatch: path.join(root, 'WORKSPACE.patch'),
     toolsDir: path.join(root, 'tools'),
     cacheDir: process.env['MLMD_REMOTE_CACHE_DIR'] ? path.resolve(process.env['MLMD_REMOTE_CACHE_DIR']) : path.join(root, '.cache'),
     distDir: path.join(root, 'dist'),

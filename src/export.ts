@@ -10,7 +10,7 @@ import { PatchError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
 import { parsePatch, type Patch } from './patchfile.js';
-import type { UnreadablePatch } from './series.js';
+import { seriesLine, type SeriesEntry, type SeriesLocation, type UnreadablePatch } from './series.js';
 
 /** Every option that could change the bytes of a patch file is fixed here. */
 export const FORMAT_PATCH_ARGS: readonly string[] = [
@@ -31,6 +31,8 @@ export type ExportAction = 'kept' | 'updated' | 'added';
 
 export interface ExportEntry {
   name: string;
+  /** Where the file goes, relative to the project root (SeriesEntry.path). */
+  path: string;
   subject: string;
   action: ExportAction;
   commit: string;
@@ -43,11 +45,9 @@ export interface ExportPlan {
   head: string;
   entries: ExportEntry[];
   /** Old patch files that no commit produces any more. */
-  removed: string[];
+  removed: SeriesEntry[];
   seriesChanged: boolean;
 }
-
-export const WORKSPACE_PATCH = 'WORKSPACE.patch';
 
 export function slugify(subject: string): string {
   const slug = subject
@@ -71,9 +71,9 @@ export async function sameEffect(git: Git, repoDir: string, oldPatch: Patch, com
 }
 
 /**
- * Plans the export of base..head. The first commit is WORKSPACE.patch; the
- * others keep the file name of the old patch with the same subject, or get one
- * from their subject. `verbatim` re-formats every patch.
+ * Plans the export of base..head. Each commit keeps the file (name and place)
+ * of the old patch with the same subject, or gets a file in patches/ named
+ * from its subject. `verbatim` re-formats every patch.
  */
 export async function planExport(opts: { git: Git; repoDir: string; base: string; head: string; oldPatches: readonly Patch[]; unreadable?: readonly UnreadablePatch[]; oldOrder?: readonly string[]; verbatim?: boolean }): Promise<ExportPlan> {
   const { git, repoDir } = opts;
@@ -81,11 +81,11 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
   if (merges) throw new UsageError(`the commits to export include merges (${merges.split('\n')[0]!.slice(0, 12)})`, 'a patch series is linear; rebase the work branch instead of merging');
   const commits = (await git(repoDir, ['rev-list', '--reverse', `${opts.base}..${opts.head}`])).stdout.split('\n').filter(Boolean);
   if (commits.length === 0) throw new UsageError(`there is nothing to export: ${opts.head.slice(0, 12)} has no commit on top of ${opts.base.slice(0, 12)}`, 'an empty series is refused; mlmd-remote edit turns the series into commits');
-  const oldBySubject = new Map<string, { name: string }>(opts.oldPatches.map((p) => [p.header.subject, p]));
+  const oldBySubject = new Map<string, SeriesEntry>(opts.oldPatches.map((p) => [p.header.subject, p]));
   // A patch file that cannot be read keeps its name when its Subject line can be, and is written again.
   for (const u of opts.unreadable ?? []) if (u.subject && !oldBySubject.has(u.subject)) oldBySubject.set(u.subject, u);
   const oldByName = new Map(opts.oldPatches.map((p) => [p.name, p]));
-  const unreadableNames = new Set((opts.unreadable ?? []).map((u) => u.name));
+  const unreadable = opts.unreadable ?? [];
   const used = new Set<string>();
   const entries: ExportEntry[] = [];
   for (const [i, commit] of commits.entries()) {
@@ -100,24 +100,23 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
       }
       throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git -C upstream commit --amend, or git -C upstream rebase -i for an earlier commit), then export again');
     }
-    // A commit keeps the file of the old patch with its subject; WORKSPACE.patch is the one that trims WORKSPACE.
-    const onlyWorkspace = parsed.files.every((f) => f.oldPath === 'WORKSPACE' || f.newPath === 'WORKSPACE');
-    let name = oldBySubject.get(parsed.header.subject)?.name ?? (i === 0 && onlyWorkspace ? WORKSPACE_PATCH : slugify(parsed.header.subject));
-    if (used.has(name) || (name === WORKSPACE_PATCH && i > 0)) name = `${name.replace(/\.patch$/, '')}-${i}.patch`;
-    used.add(name);
-    const old = oldByName.get(name);
-    const keep = !opts.verbatim && old !== undefined && old.headerText === parsed.headerText && (await sameEffect(git, repoDir, old, commit));
+    let target: SeriesEntry = oldBySubject.get(parsed.header.subject) ?? { name: slugify(parsed.header.subject), path: '' };
+    if (used.has(target.name)) target = { name: `${target.name.replace(/\.patch$/, '')}-${i}.patch`, path: '' };
+    const entry = { name: target.name, path: target.path || `patches/${target.name}` };
+    used.add(entry.name);
+    const old = oldByName.get(entry.name);
+    const keep = !opts.verbatim && old !== undefined && old.path === entry.path && old.headerText === parsed.headerText && (await sameEffect(git, repoDir, old, commit));
     entries.push({
-      name,
+      ...entry,
       subject: parsed.header.subject,
       commit,
-      action: keep ? 'kept' : old || unreadableNames.has(name) ? 'updated' : 'added',
+      action: keep ? 'kept' : old || unreadable.some((u) => u.name === entry.name) ? 'updated' : 'added',
       content: keep ? fs.readFileSync(old!.file) : Buffer.from(text),
     });
   }
-  const removed = [...opts.oldPatches.map((p) => p.name), ...unreadableNames].filter((n) => !used.has(n));
-  const oldOrder = (opts.oldOrder ?? opts.oldPatches.map((p) => p.name)).join('\n');
-  return { base: opts.base, head: opts.head, entries, removed, seriesChanged: oldOrder !== entries.map((e) => e.name).join('\n') };
+  const removed = [...opts.oldPatches, ...unreadable].filter((p) => !used.has(p.name)).map((p) => ({ name: p.name, path: p.path }));
+  const oldOrder = (opts.oldOrder ?? opts.oldPatches.map((p) => p.path)).join('\n');
+  return { base: opts.base, head: opts.head, entries, removed, seriesChanged: oldOrder !== entries.map((e) => e.path).join('\n') };
 }
 
 export function planChangesNothing(plan: ExportPlan): boolean {
@@ -125,15 +124,11 @@ export function planChangesNothing(plan: ExportPlan): boolean {
 }
 
 /** Writes the plan: changed files first (each atomically), then the series, then removals. */
-export function writeExport(plan: ExportPlan, paths: { patchesDir: string; seriesFile: string; workspacePatch: string }): void {
+export function writeExport(plan: ExportPlan, loc: SeriesLocation): void {
   for (const e of plan.entries) {
-    if (e.action === 'kept') continue;
-    writeFileAtomic(e.name === WORKSPACE_PATCH ? paths.workspacePatch : path.join(paths.patchesDir, e.name), e.content);
+    if (e.action !== 'kept') writeFileAtomic(path.join(loc.root, e.path), e.content);
   }
-  const comments = fs.existsSync(paths.seriesFile) ? fs.readFileSync(paths.seriesFile, 'utf8').split('\n').filter((l) => l.startsWith('#')) : [];
-  const names = plan.entries.filter((e) => e.name !== WORKSPACE_PATCH).map((e) => e.name);
-  writeFileAtomic(paths.seriesFile, `${[...comments, ...names].join('\n')}\n`);
-  for (const name of plan.removed) {
-    fs.rmSync(name === WORKSPACE_PATCH ? paths.workspacePatch : path.join(paths.patchesDir, name), { force: true });
-  }
+  const comments = fs.existsSync(loc.seriesFile) ? fs.readFileSync(loc.seriesFile, 'utf8').split('\n').filter((l) => l.startsWith('#')) : [];
+  writeFileAtomic(loc.seriesFile, `${[...comments, ...plan.entries.map((e) => seriesLine(e.path))].join('\n')}\n`);
+  for (const r of plan.removed) fs.rmSync(path.join(loc.root, r.path), { force: true });
 }

@@ -11,11 +11,11 @@ import path from 'node:path';
 import { MlmdError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { localPathOf, redactUrl } from './pin.js';
+import { seriesPaths } from './series.js';
+import { CONFIG_FILE } from './config.js';
 
 export const nightlyBranch = (tag: string): string => `mlmd-remote/upstream-${tag}`;
 
-/** The files of this repository a rebase changes (the gitlink is staged by the rebase itself). */
-const SERIES_PATHS = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
 
 export interface PushTarget {
   /** As given to --push. */
@@ -57,11 +57,13 @@ export interface SeriesCommit {
 
 /** Commits what the rebase changed in `root` (a scratch clone) on top of its HEAD, without moving HEAD. */
 export async function commitSeries(git: Git, root: string, message: string): Promise<SeriesCommit> {
-  const present = SERIES_PATHS.filter((p) => fs.existsSync(path.join(root, p)));
+  // The files of this repository a rebase changes (it stages the gitlink itself).
+  const present = [CONFIG_FILE, ...seriesPaths(root)];
   await git(root, ['add', '--all', '--', ...present]);
-  // A WORKSPACE.patch that left the series (upstream made its change).
-  const gone = SERIES_PATHS.filter((p) => !present.includes(p));
-  if (gone.length) await git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '-r', '--', ...gone]);
+  // A patch at the root that left the series (upstream made its change).
+  const tracked = (await git(root, ['ls-files', '--', ':(glob)*.patch'])).stdout.split('\n').filter(Boolean);
+  const gone = tracked.filter((p) => !present.includes(p));
+  if (gone.length) await git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...gone]);
   const tree = (await git(root, ['write-tree'])).stdout.trim();
   const parent = (await git(root, ['rev-parse', 'HEAD'])).stdout.trim();
   const date = (await git(root, ['show', '-s', '--format=%cI', parent])).stdout.trim();

@@ -25,7 +25,10 @@ export interface PatchHeader {
 }
 
 export interface Patch {
+  /** The file name, which names the patch in the series and in reports. */
   name: string;
+  /** Where it is in the project, relative to the root with '/' (patches/NAME, or NAME at the root); the name when not read from a project. */
+  path: string;
   file: string;
   sha256: string;
   header: PatchHeader;
@@ -36,12 +39,12 @@ export interface Patch {
   files: FileChange[];
 }
 
-export function parsePatchFile(file: string): Patch {
+export function parsePatchFile(file: string, relPath?: string): Patch {
   const bytes = fs.readFileSync(file);
-  return parsePatch(path.basename(file), file, bytes);
+  return parsePatch(path.basename(file), file, bytes, relPath);
 }
 
-export function parsePatch(name: string, file: string, bytes: Buffer): Patch {
+export function parsePatch(name: string, file: string, bytes: Buffer, relPath: string = name): Patch {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -56,7 +59,7 @@ export function parsePatch(name: string, file: string, bytes: Buffer): Patch {
   const header = parseHeader(name, headerText);
   const files = parseDiff(name, diffText);
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
-  return { name, file, sha256, header, headerText, diffText, files };
+  return { name, path: relPath, file, sha256, header, headerText, diffText, files };
 }
 
 /** Offset of the first byte that does not start or continue a valid UTF-8 sequence (linear). */

@@ -12,7 +12,8 @@ import { MlmdError, UsageError } from './errors.js';
 export interface ProvenanceInput {
   wheel: { name: string; sha256: string };
   upstream: { url: string; tag: string; commit: string };
-  patches: Array<{ name: string; sha256: string }>;
+  /** Each patch by its path in the project. */
+  patches: Array<{ path: string; sha256: string }>;
   profile: string;
   toolchain: Record<string, unknown>;
   builderVersion: string;
@@ -32,7 +33,7 @@ export function provenanceStatement(p: ProvenanceInput): object {
         internalParameters: { toolchain: p.toolchain },
         resolvedDependencies: [
           { uri: `git+${p.upstream.url}@refs/tags/${p.upstream.tag}`, digest: { gitCommit: p.upstream.commit } },
-          ...p.patches.map((x) => ({ uri: x.name === 'WORKSPACE.patch' ? 'WORKSPACE.patch' : `patches/${x.name}`, digest: { sha256: x.sha256 } })),
+          ...p.patches.map((x) => ({ uri: x.path, digest: { sha256: x.sha256 } })),
         ],
       },
       runDetails: {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
-import type { Project } from './config.js';
+import { CONFIG_FILE, type Project } from './config.js';
 import { RefusedError } from './errors.js';
 import type { Git } from './git.js';
 import { withTempIndex } from './gitindex.js';
@@ -14,11 +14,38 @@ import { readJsonFile } from './json-file.js';
 import type { Logger } from './log.js';
 import { parsePatchFile } from './patchfile.js';
 import { RebaseStateSchema, type RebaseState } from './rebase.js';
+import { rootPatchFiles } from './series.js';
 import { workTreeTree } from './upstream.js';
 import { amInProgress, gitDir, stateDir } from './workbranch.js';
 
-/** The superproject's files a rebase rewrites (and --abort restores). */
-export const SUPERPROJECT_FILES = ['mlmd-remote.json', 'WORKSPACE.patch', 'patches'];
+/** What `git status` must find clean before a rebase: the pin, patches/ and any patch at the root. */
+export const SUPERPROJECT_PATHSPEC = [CONFIG_FILE, 'patches', ':(glob)*.patch'];
+
+/** Saves the superproject's files a rebase rewrites into `backupDir`, each under its path in the project. */
+export function backUpSeriesFiles(root: string, backupDir: string): void {
+  fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });
+  for (const rel of [CONFIG_FILE, ...rootPatchFiles(root)]) fs.copyFileSync(path.join(root, rel), path.join(backupDir, rel));
+  for (const name of fs.readdirSync(path.join(root, 'patches'))) {
+    const file = path.join(root, 'patches', name);
+    if (fs.statSync(file).isFile()) fs.copyFileSync(file, path.join(backupDir, 'patches', name));
+  }
+}
+
+/** Puts back what backUpSeriesFiles saved, and removes the patch files that were not there then. */
+export function restoreSeriesFiles(root: string, backupDir: string): void {
+  for (const sub of ['.', 'patches']) {
+    const saved = new Set(fs.readdirSync(path.join(backupDir, sub)).filter((n) => fs.statSync(path.join(backupDir, sub, n)).isFile()));
+    const now = sub === '.' ? rootPatchFiles(root) : fs.readdirSync(path.join(root, sub)).filter((n) => fs.statSync(path.join(root, sub, n)).isFile());
+    for (const name of now) if (!saved.has(name)) fs.rmSync(path.join(root, sub, name));
+    for (const name of saved) writeFileAtomic(path.join(root, sub, name), fs.readFileSync(path.join(backupDir, sub, name)));
+  }
+}
+
+/** The files restoreSeriesFiles puts back, for a hint that restores them from git instead. */
+function savedFiles(backupDir: string): string[] {
+  const atRoot = fs.existsSync(backupDir) ? fs.readdirSync(backupDir).filter((n) => n.endsWith('.patch')) : [];
+  return [CONFIG_FILE, 'patches', ...atRoot.sort()];
+}
 
 /** Where a rebase in progress keeps its state, and the report of the last one. */
 export async function statePaths(deps: { git: Git }, project: Project): Promise<{ dir: string; file: string; report: string }> {
@@ -29,7 +56,7 @@ export async function statePaths(deps: { git: Git }, project: Project): Promise<
 /** The state of the rebase in progress, or null when none is. */
 export function readState(file: string): RebaseState | null {
   if (!fs.existsSync(file)) return null;
-  return readJsonFile(file, RebaseStateSchema, `the rebase state ${file}`, (m) => new RefusedError(m, `it is damaged or from another version of mlmd-remote: remove ${path.dirname(file)}, then run git checkout -- ${SUPERPROJECT_FILES.join(' ')} && mlmd-remote sync --force`));
+  return readJsonFile(file, RebaseStateSchema, `the rebase state ${file}`, (m) => new RefusedError(m, `it is damaged or from another version of mlmd-remote: remove ${path.dirname(file)}, then run git checkout HEAD -- ${savedFiles(path.join(path.dirname(file), 'backup')).join(' ')} && mlmd-remote sync --force`));
 }
 
 /**

@@ -45,7 +45,7 @@ export interface BuildResult {
   distName: string;
   version: string;
   upstream: { tag: string; commit: string; sourceDateEpoch: number };
-  patches: Array<Pick<PatchApplyReport, 'name' | 'subject' | 'sha256' | 'status'>>;
+  patches: Array<Pick<PatchApplyReport, 'name' | 'path' | 'subject' | 'sha256' | 'status'>>;
   toolchain: {
     kind: ToolchainKind;
     protoc: string;
@@ -95,7 +95,7 @@ export interface ExportResult {
   changesNothing: boolean;
   base: string;
   head: string;
-  patches: Array<{ name: string; subject: string; action: string; commit: string }>;
+  patches: Array<{ name: string; path: string; subject: string; action: string; commit: string }>;
   removed: string[];
   seriesChanged: boolean;
 }

@@ -14,7 +14,7 @@ export interface PatchReview {
   name: string;
   subject: string;
   status: ReviewStatus;
-  /** Positions in the base and head series (0 = WORKSPACE.patch). */
+  /** Positions in the base and head series, from 0. */
   basePosition: number | null;
   headPosition: number | null;
   /** Header fields that changed (Subject, Why, Upstream-Status, Drop-When). */

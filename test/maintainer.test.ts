@@ -43,7 +43,7 @@ import {
   NEW_IN_1_7_CONTENT,
   patchedStore,
   PATCHED_LINE_31,
-  SERIES_COMMENT,
+  seriesText,
   seriesFiles,
   STORE_PATH,
   storeLines,
@@ -90,9 +90,6 @@ function actions(res: { patches: Array<{ name: string; action: string }> }): Arr
   return res.patches.map((p) => [p.name, p.action]);
 }
 
-function seriesText(names: string[]): string {
-  return `${SERIES_COMMENT}\n${names.join('\n')}\n`;
-}
 
 async function edited(): Promise<ProjectFixture> {
   const fx = await makeMaintainerProject(up);
@@ -274,7 +271,7 @@ describe('export', () => {
     assert.equal(res.head, head);
     assert.deepEqual(actions(res), MAIN_NAMES.map((n) => [n, 'kept']));
     assertSameBytes(seriesFiles(fx.root), before);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES.slice(1)));
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES));
 
     // The fixture's files are exactly what the export makes: re-formatting every patch gives the same bytes.
     const verbatim = await exportSeries({ project: fx.project, verbatim: true }, deps());
@@ -322,7 +319,7 @@ describe('export', () => {
     assert.equal(res.patches[4]!.commit, commit);
     assert.equal(res.patches[4]!.subject, 'version: say it is the remote build');
     assert.equal(res.seriesChanged, true);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText([...MAIN_NAMES.slice(1), name]));
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText([...MAIN_NAMES, name]));
     const after = seriesFiles(fx.root);
     assert.ok(after[`patches/${name}`]!.equals(await formatPatch(fx.upstreamRepo, commit)));
     assertSameBytes(after, before, [`patches/${name}`, 'patches/series']);
@@ -585,7 +582,7 @@ describe('hints that work', () => {
     const made = await runHinted(fx.root, (err as RefusedError).hint, 'git -C upstream add -A && git -C upstream commit', ['--quiet', '-m', patchMessage('notes: mine', { why: 'mine', upstreamStatus: 'Pending', dropWhen: 'never' })]);
     assert.equal(made.code, 0, made.stderr);
     assert.equal((await runHinted(fx.root, (err as RefusedError).hint, 'mlmd-remote export')).code, 0);
-    assert.deepEqual(fs.readFileSync(fx.project.seriesFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), [...MAIN_NAMES.slice(1), 'notes-mine.patch']);
+    assert.deepEqual(fs.readFileSync(fx.project.seriesFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')), ['../WORKSPACE.patch', ...MAIN_NAMES.slice(1), 'notes-mine.patch']);
   });
 
   it('the pin disagreeing with itself after a rebase (mlmd-remote.json put back by hand): both ways the hint names work, a staged submodule pointer included', async () => {
@@ -666,6 +663,39 @@ describe('rebase', () => {
     assert.equal(checked.commit, target);
   });
 
+  it('a patch at the root is an ordinary entry: in any place of the order, kept where it is by check, --abort, rebase and export', async () => {
+    const fx = await makeMaintainerProject(up);
+    fs.renameSync(path.join(fx.root, 'patches', 'setup-pure-wheel.patch'), path.join(fx.root, 'setup-pure-wheel.patch'));
+    const order = ['build-python-only.patch', '../WORKSPACE.patch', 'metadata-store-grpc-only.patch', '../setup-pure-wheel.patch'];
+    fs.writeFileSync(fx.project.seriesFile, `${order.join('\n')}\n`);
+    await fx.superRepo.commit({}, 'Keep setup-pure-wheel.patch at the root, after WORKSPACE.patch moved down');
+    const before = seriesFiles(fx.root);
+    assert.deepEqual(Object.keys(before).filter((k) => !k.startsWith('patches/')), ['mlmd-remote.json', 'WORKSPACE.patch', 'setup-pure-wheel.patch']);
+    const names = ['build-python-only.patch', 'WORKSPACE.patch', 'metadata-store-grpc-only.patch', 'setup-pure-wheel.patch'];
+
+    const checked = await check({ project: fx.project }, deps());
+    assert.equal(checked.ok, true, checked.problems.join('\n'));
+    assert.deepEqual(checked.apply.map((p) => [p.name, p.path]), [
+      ['build-python-only.patch', 'patches/build-python-only.patch'],
+      ['WORKSPACE.patch', 'WORKSPACE.patch'],
+      ['metadata-store-grpc-only.patch', 'patches/metadata-store-grpc-only.patch'],
+      ['setup-pure-wheel.patch', 'setup-pure-wheel.patch'],
+    ]);
+
+    // Stopped on a conflict, a rewritten root patch and a deleted one: --abort puts both back.
+    await stopped(fx);
+    fs.appendFileSync(path.join(fx.root, 'setup-pure-wheel.patch'), 'changed\n');
+    fs.rmSync(path.join(fx.root, 'WORKSPACE.patch'));
+    assert.equal((await rebaseAbort({ project: fx.project }, deps())).status, 'aborted');
+    assertSameBytes(seriesFiles(fx.root), before);
+
+    const res = await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps());
+    assert.equal(res.status, 'done');
+    assert.deepEqual(statuses(res), names.map((n) => [n, 'clean']));
+    assert.deepEqual(res.export!.patches.map((p) => [p.name, p.path, p.action]), checked.apply.map((p) => [p.name, p.path, 'kept']));
+    assertSameBytes(seriesFiles(fx.root), before, ['mlmd-remote.json']);
+  });
+
   it('offset: upstream inserted lines above a hunk', async () => {
     const fx = await makeMaintainerProject(up);
     const before = seriesFiles(fx.root);
@@ -702,7 +732,7 @@ describe('rebase', () => {
       ['metadata-store-grpc-only.patch', 'kept'],
       ['setup-pure-wheel.patch', 'kept'],
     ]);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(['metadata-store-grpc-only.patch', 'setup-pure-wheel.patch']));
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(['WORKSPACE.patch', 'metadata-store-grpc-only.patch', 'setup-pure-wheel.patch']));
     assert.equal(fs.existsSync(path.join(fx.root, 'patches', 'build-python-only.patch')), false);
     assertSameBytes(seriesFiles(fx.root), before, ['mlmd-remote.json', 'patches/series', 'patches/build-python-only.patch']);
     assert.equal(await fx.upstreamRepo.out(['rev-list', '--count', `${up.tags['v1.3.0']}..refs/heads/${res.branch}`]), '3');
@@ -827,7 +857,7 @@ describe('rebase', () => {
     assert.equal(done.status, 'done');
     assert.equal(done.patches[2]!.status, 'resolved');
     assert.deepEqual(done.export!.removed, []);
-    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES.slice(1)));
+    assert.equal(fs.readFileSync(fx.project.seriesFile, 'utf8'), seriesText(MAIN_NAMES));
   });
 
   it(
@@ -892,7 +922,8 @@ describe('rebase', () => {
       assert.ok(fs.readFileSync(path.join(fx.root, 'patches', 'build-python-only.patch')).equals(before['patches/build-python-only.patch']!));
       assert.match(fs.readFileSync(fx.project.seriesFile, 'utf8'), /^build-python-only\.patch$/m);
       // Upstream made the trim itself: WORKSPACE.patch is dropped, and the series still reads.
-      assert.equal(fs.existsSync(fx.project.workspacePatch), false);
+      assert.equal(fs.existsSync(path.join(fx.root, 'WORKSPACE.patch')), false);
+      assert.doesNotMatch(fs.readFileSync(fx.project.seriesFile, 'utf8'), /WORKSPACE/);
       assert.deepEqual(res.export!.removed, ['WORKSPACE.patch']);
     },
   );
@@ -910,7 +941,7 @@ describe('rebase', () => {
     fs.writeFileSync(path.join(fx.root, 'patches', 'added-by-the-rebase.patch'), 'not part of the series\n');
     fs.appendFileSync(path.join(fx.root, 'patches', 'setup-pure-wheel.patch'), 'changed\n');
     fs.appendFileSync(fx.project.seriesFile, 'added-by-the-rebase.patch\n');
-    fs.appendFileSync(fx.project.workspacePatch, 'changed\n');
+    fs.appendFileSync(path.join(fx.root, 'WORKSPACE.patch'), 'changed\n');
     fs.writeFileSync(fx.project.configPath, `${JSON.stringify(projectConfig(up.bare, 'v1.5.0', up.tags['v1.5.0']!), null, 2)}\n`);
     await fx.superRepo.run(['update-index', '--cacheinfo', `160000,${up.tags['v1.5.0']},upstream`]);
 

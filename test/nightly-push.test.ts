@@ -138,7 +138,7 @@ describe('nightly --push', () => {
     const r = await nightly({ project: fx.project, tags: ['v1.6.0'], outDir: tempDir('nightly-out'), push: remote.dir, stages: stages() }, deps());
     const t = r.tags[0]!;
     assert.equal(t.push!.action, 'created');
-    assert.deepEqual((await remote.out(['diff', '--name-status', t.push!.base.commit, t.push!.commit])).split('\n'), ['D\tWORKSPACE.patch', 'M\tmlmd-remote.json', 'M\tupstream']);
+    assert.deepEqual((await remote.out(['diff', '--name-status', t.push!.base.commit, t.push!.commit])).split('\n'), ['D\tWORKSPACE.patch', 'M\tmlmd-remote.json', 'M\tpatches/series', 'M\tupstream']);
     assert.match(fs.readFileSync(t.report!.path, 'utf8'), /- \*\*Dropped patches\*\* \(upstream has their change\): `WORKSPACE\.patch` \(it applies in reverse: the new base has exactly its change\)/);
   });
 

@@ -13,8 +13,8 @@ const input: ProvenanceInput = {
   wheel: { name: 'pkg-1.0-py3-none-any.whl', sha256: 'a'.repeat(64) },
   upstream: { url: 'https://github.com/google/ml-metadata.git', tag: 'v1.14.0', commit: '4893bf12d763278a05867b61a47a478ed1286289' },
   patches: [
-    { name: 'WORKSPACE.patch', sha256: 'b'.repeat(64) },
-    { name: 'one.patch', sha256: 'c'.repeat(64) },
+    { path: 'WORKSPACE.patch', sha256: 'b'.repeat(64) },
+    { path: 'patches/one.patch', sha256: 'c'.repeat(64) },
   ],
   profile: 'default',
   toolchain: { protoc: 'libprotoc 3.21.6' },

@@ -92,4 +92,16 @@ describe('review', () => {
     assert.match(markdown, /### Patch series: 3 of 7 patches changed/);
     assert.match(markdown, /```diff/);
   });
+
+  it('reads a series of the layout before ../NAME lines, where WORKSPACE.patch applied first unlisted', () => {
+    git(['checkout', '--quiet', '-b', 'legacy-layout', 'main']);
+    edit('patches/series', /^\.\.\/WORKSPACE\.patch\n/m, '');
+    git(['commit', '--quiet', '-am', 'The series as written before ../NAME lines']);
+    const res = spawnSync(process.execPath, [path.join(clone, 'bin', 'mlmd-remote.js'), 'review', '--base', 'legacy-layout', '--head', 'main', '--json'], { cwd: clone, encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    const legacy = JSON.parse(res.stdout) as ReviewResult;
+    assert.equal(legacy.patches.length, 7);
+    assert.deepEqual(new Set(legacy.patches.map((p) => p.status)), new Set(['unchanged']));
+    assert.equal(legacy.patches[0]!.name, 'WORKSPACE.patch');
+  });
 });

@@ -263,25 +263,38 @@ describe('the series list', () => {
     const dir = tempDir('series');
     const file = path.join(dir, 'series');
     fs.writeFileSync(file, '# header comment\n\nfirst.patch\n  second.patch   # trailing comment\n\r\n# third.patch\nthird.patch\r\n');
-    assert.deepEqual(readSeriesList(file), ['first.patch', 'second.patch', 'third.patch']);
+    assert.deepEqual(readSeriesList(file).map((e) => e.name), ['first.patch', 'second.patch', 'third.patch']);
+  });
+
+  it('places a plain name in patches/ and ../NAME at the project root', () => {
+    const file = path.join(tempDir('series'), 'series');
+    fs.writeFileSync(file, '../WORKSPACE.patch\none.patch\n');
+    assert.deepEqual(readSeriesList(file), [
+      { name: 'WORKSPACE.patch', path: 'WORKSPACE.patch' },
+      { name: 'one.patch', path: 'patches/one.patch' },
+    ]);
   });
 
   it('rejects a duplicate, naming both lines', () => {
     const file = path.join(tempDir('series'), 'series');
-    fs.writeFileSync(file, 'a.patch\nb.patch\n\na.patch\n');
+    fs.writeFileSync(file, 'a.patch\nb.patch\n\na.patch\n../b.patch\n');
     const err = throwsUsageError(() => readSeriesList(file), /is invalid/);
     assert.ok(err.message.includes('line 4: a.patch is listed twice (first on line 1)'), err.message);
+    assert.ok(err.message.includes('line 5: b.patch is listed twice (first on line 2)'), err.message);
   });
 
   it('rejects path-like names', () => {
     const file = path.join(tempDir('series'), 'series');
-    fs.writeFileSync(file, 'ok.patch\n../escape.patch\nsub/dir.patch\nback\\slash.patch\n.hidden.patch\n');
+    fs.writeFileSync(file, 'ok.patch\n../../escape.patch\nsub/dir.patch\nback\\slash.patch\n.hidden.patch\n../sub/x.patch\n../.git\n');
     const err = throwsUsageError(() => readSeriesList(file), /is invalid/);
+    const rule = 'must be a file name inside patches/, or ../NAME for a patch at the project root';
     assert.deepEqual(err.message.split('\n').slice(1).map((l) => l.trim()), [
-      'line 2: "../escape.patch" must be a plain file name inside patches/',
-      'line 3: "sub/dir.patch" must be a plain file name inside patches/',
-      'line 4: "back\\slash.patch" must be a plain file name inside patches/',
-      'line 5: ".hidden.patch" must be a plain file name inside patches/',
+      `line 2: "../../escape.patch" ${rule}`,
+      `line 3: "sub/dir.patch" ${rule}`,
+      `line 4: "back\\slash.patch" ${rule}`,
+      `line 5: ".hidden.patch" ${rule}`,
+      `line 6: "../sub/x.patch" ${rule}`,
+      `line 7: "../.git" ${rule}`,
     ]);
   });
 
@@ -302,15 +315,23 @@ describe('the series list', () => {
       ({ file: wsPatch } = await patchFromCommit(repo, { base, files: { WORKSPACE: 'workspace()\n' }, subject: 'WORKSPACE: trim', file: path.join(root, 'WORKSPACE.patch') }));
       ({ file: p1 } = await patchFromCommit(repo, { base, files: { 'a.txt': 'b\n' }, subject: 'a: b', file: path.join(root, 'patches', 'one.patch') }));
     });
-    const opts = () => ({ seriesFile: path.join(root, 'patches', 'series'), patchesDir: path.join(root, 'patches'), workspacePatch: wsPatch });
+    const opts = () => ({ root, seriesFile: path.join(root, 'patches', 'series') });
 
-    it('reads WORKSPACE.patch first, then the series in order', () => {
-      fs.writeFileSync(path.join(root, 'patches', 'series'), '# comment\none.patch\n');
+    it('reads the series in order, a patch at the root like any other', () => {
+      fs.writeFileSync(path.join(root, 'patches', 'series'), '# comment\n../WORKSPACE.patch\none.patch\n');
       const series = readSeries(opts());
-      assert.deepEqual(series.patches.map((p) => [p.name, p.file, p.header.subject]), [
-        ['WORKSPACE.patch', wsPatch, 'WORKSPACE: trim'],
-        ['one.patch', p1, 'a: b'],
+      assert.deepEqual(series.patches.map((p) => [p.name, p.path, p.file, p.header.subject]), [
+        ['WORKSPACE.patch', 'WORKSPACE.patch', wsPatch, 'WORKSPACE: trim'],
+        ['one.patch', 'patches/one.patch', p1, 'a: b'],
       ]);
+      fs.writeFileSync(path.join(root, 'patches', 'series'), 'one.patch\n../WORKSPACE.patch\n');
+      assert.deepEqual(readSeries(opts()).patches.map((p) => p.name), ['one.patch', 'WORKSPACE.patch']);
+    });
+
+    it('refuses a patch at the root that the series does not list, naming the line to add', () => {
+      fs.writeFileSync(path.join(root, 'patches', 'series'), '# the layout before ../NAME lines\none.patch\n');
+      const err = throwsUsageError(() => readSeries(opts()), /^WORKSPACE\.patch is a patch at the project root that patches\/series does not list$/);
+      assert.match(err.hint!, /list it in patches\/series as \.\.\/WORKSPACE\.patch/);
     });
 
     it('rejects an empty series with a UsageError', () => {
@@ -319,7 +340,7 @@ describe('the series list', () => {
     });
 
     it('rejects a series naming missing files, listing each', () => {
-      fs.writeFileSync(path.join(root, 'patches', 'series'), 'one.patch\nnot-there.patch\nalso-missing.patch\n');
+      fs.writeFileSync(path.join(root, 'patches', 'series'), '../WORKSPACE.patch\none.patch\nnot-there.patch\nalso-missing.patch\n');
       const err = throwsUsageError(() => readSeries(opts()), /^the series names patch files that do not exist:/);
       assert.deepEqual(err.message.split('\n').slice(1).map((l) => l.trim()), [path.join(root, 'patches', 'not-there.patch'), path.join(root, 'patches', 'also-missing.patch')]);
     });
@@ -354,8 +375,8 @@ describe('the real patches of this repository', () => {
     assert.equal(parsePatchFile(path.join(projectRoot, 'WORKSPACE.patch')).header.dropWhen, 'never; re-trim on each upstream tag');
   });
 
-  it('readSeries gives WORKSPACE.patch and then the order of patches/series, and every path is safe', () => {
-    const series = readSeries({ seriesFile: path.join(projectRoot, 'patches', 'series'), patchesDir: path.join(projectRoot, 'patches'), workspacePatch: path.join(projectRoot, 'WORKSPACE.patch') });
+  it('readSeries gives the order of patches/series, WORKSPACE.patch first, and every path is safe', () => {
+    const series = readSeries({ root: projectRoot, seriesFile: path.join(projectRoot, 'patches', 'series') });
     assert.deepEqual(series.patches.map((p) => p.name), [
       'WORKSPACE.patch',
       'build-generate-only-the-python-modules.patch',
@@ -401,7 +422,7 @@ describe('applySeries on a fixture repository', () => {
     const res = await applySeries({ git, repoDir: repo.dir, baseCommit: base, patches: [p], onPatch: (r) => seen.push(`${r.name}:${r.status}`) });
     assert.equal(res.ok, true);
     assert.equal(res.baseCommit, base);
-    assert.deepEqual(res.patches, [{ name: 'clean.patch', subject: 'subject of clean.patch', sha256: p.sha256, status: 'clean', offsets: [] }]);
+    assert.deepEqual(res.patches, [{ name: 'clean.patch', path: 'clean.patch', subject: 'subject of clean.patch', sha256: p.sha256, status: 'clean', offsets: [] }]);
     assert.deepEqual(seen, ['clean.patch:clean']);
     assert.equal(await repo.blob(`${res.tree}:a.txt`), lines(30, { 5: 'five' }));
   });

@@ -21,7 +21,7 @@ export interface ApplyOptions {
   url?: string;
 }
 
-/** Resets upstream/ to the pin and applies WORKSPACE.patch and the series, or (check) only tries to. */
+/** Resets upstream/ to the pin and applies the series, or (check) only tries to. */
 export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyCommandResult> {
   const { project } = opts;
   const { git, log } = deps;
@@ -69,7 +69,7 @@ export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyComman
 
 export const definition = defineCommand({
   command: 'apply',
-  describe: 'Reset upstream/ to the pin and apply WORKSPACE.patch and the series',
+  describe: 'Reset upstream/ to the pin and apply the series',
   readsUpstream: true,
   options: (y) =>
     y

@@ -186,7 +186,7 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
     distName: profile.distName,
     version,
     upstream: { tag: pin.tag, commit: pin.commit, sourceDateEpoch },
-    patches: applied.patches.map(({ name, subject, sha256, status }) => ({ name, subject, sha256, status })),
+    patches: applied.patches.map(({ name, path, subject, sha256, status }) => ({ name, path, subject, sha256, status })),
     toolchain: {
       kind: toolchain.kind,
       protoc: toolchain.protoc,

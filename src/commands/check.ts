@@ -43,7 +43,7 @@ export async function check(opts: { project: Project; url?: string }, deps: Deps
     const plan = await planExport({ git, repoDir: scratch.dir, base: pin.commit, head, oldPatches: series.patches });
     if (!planChangesNothing(plan)) {
       for (const e of plan.entries) if (e.action !== 'kept') problems.push(`export would ${e.action === 'added' ? 'add' : 'rewrite'} ${e.name}`);
-      for (const n of plan.removed) problems.push(`export would remove ${n}`);
+      for (const r of plan.removed) problems.push(`export would remove ${r.name}`);
       if (plan.seriesChanged) problems.push('export would rewrite patches/series');
     }
     step.done(problems.length ? `${problems.length} problem(s)` : 'nothing would change');

@@ -21,8 +21,8 @@ export function summarizePlan(plan: ExportPlan, written: boolean): ExportResult 
     changesNothing: planChangesNothing(plan),
     base: plan.base,
     head: plan.head,
-    patches: plan.entries.map(({ name, subject, action, commit }) => ({ name, subject, action, commit })),
-    removed: plan.removed,
+    patches: plan.entries.map(({ name, path, subject, action, commit }) => ({ name, path, subject, action, commit })),
+    removed: plan.removed.map((r) => r.name),
     seriesChanged: plan.seriesChanged,
   };
 }

@@ -11,7 +11,7 @@ import { readSeries } from '../series.js';
 import { readPin, redactUrl, resolveRemoteTag, upstreamUrl } from '../pin.js';
 import { checkoutTree, describeState, isDisposable, refuseToTouch, workTreeTree, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { amInProgress, gitDir, openSession } from '../workbranch.js';
-import { readState, rollBackInFlight, statePaths, SUPERPROJECT_FILES } from '../rebase-session.js';
+import { backUpSeriesFiles, readState, restoreSeriesFiles, rollBackInFlight, statePaths, SUPERPROJECT_PATHSPEC } from '../rebase-session.js';
 import { requireCheckout, upstreamState } from '../checkout.js';
 import type { Deps } from './deps.js';
 import { summarizePlan } from './export.js';
@@ -38,7 +38,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   await recoverInterrupted(project, deps, { pin: pin.commit });
   const session = await openSession(git, dir, 'rebase');
   if (session) throw session;
-  const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_FILES])).stdout.trim();
+  const dirtySuper = (await git(project.root, ['status', '--porcelain', '--', ...SUPERPROJECT_PATHSPEC])).stdout.trim();
   if (dirtySuper) throw new RefusedError(`uncommitted changes to the series would be mixed into the rebase:\n${dirtySuper}`, 'commit or stash them in this repository first');
   const series = readSeries(project);
   const state0 = await upstreamState(project, deps, pin.commit);
@@ -59,12 +59,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
   // Everything --abort needs, saved before anything changes.
   fs.rmSync(paths.dir, { recursive: true, force: true });
   const backupDir = path.join(paths.dir, 'backup');
-  fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });
-  fs.copyFileSync(project.configPath, path.join(backupDir, 'mlmd-remote.json'));
-  if (fs.existsSync(project.workspacePatch)) fs.copyFileSync(project.workspacePatch, path.join(backupDir, 'WORKSPACE.patch'));
-  for (const name of fs.readdirSync(project.patchesDir)) {
-    if (fs.statSync(path.join(project.patchesDir, name)).isFile()) fs.copyFileSync(path.join(project.patchesDir, name), path.join(backupDir, 'patches', name));
-  }
+  backUpSeriesFiles(project.root, backupDir);
   const origBranch = (await git(dir, ['symbolic-ref', '-q', '--short', 'HEAD'], { allowFailure: true })).stdout.trim() || null;
   const state: RebaseState = {
     schemaVersion: 1,
@@ -76,7 +71,7 @@ export async function rebaseStart(opts: { project: Project; tag: string; url?: s
     patches: series.patches.map((p) => ({
       name: p.name,
       subject: p.header.subject,
-      file: path.join(backupDir, p.name === 'WORKSPACE.patch' ? 'WORKSPACE.patch' : path.join('patches', p.name)),
+      file: path.join(backupDir, p.path),
       status: 'pending',
       offsets: [],
     })),
@@ -132,13 +127,14 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
   const { git, log } = deps;
   const dir = project.upstreamDir;
   const step = log.step(`Export the series on ${state.to.tag} and move the pin`);
-  const oldPatches = state.patches.map((p) => parsePatchFile(p.file)).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
+  // Each saved file lies in the backup at its path in the project.
+  const oldPatches = state.patches.map((p) => parsePatchFile(p.file, path.relative(state.backupDir, p.file).split(path.sep).join('/'))).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
   // The branch, not HEAD: a finish interrupted after its checkout below has HEAD at the tag.
   const tip = (await git(dir, ['rev-parse', `refs/heads/${state.branch}`])).stdout.trim();
   const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
   // A patch leaves the series only when upstream has its change (a renamed patch comes back as an added one).
   const proven = new Set(state.patches.filter((p) => p.status === 'already-upstream').map((p) => p.name));
-  const gone = plan.removed.filter((n) => !proven.has(n));
+  const gone = plan.removed.map((r) => r.name).filter((n) => !proven.has(n));
   if (gone.length > plan.entries.filter((e) => e.action === 'added').length) {
     step.fail();
     throw new MlmdError(`finishing the rebase would take ${gone.join(', ')} out of the series, but ${state.to.tag} does not have ${gone.length > 1 ? 'their' : 'its'} change`, {
@@ -249,15 +245,7 @@ export async function rebaseAbort(opts: { project: Project }, deps: Deps): Promi
     for (const line of (await git(dir, ['log', '--format=%T', `${state.to.commit}..refs/heads/${state.branch}`])).stdout.split('\n').filter(Boolean)) wrote.add(line);
   }
   // The superproject's files.
-  writeFileAtomic(project.configPath, fs.readFileSync(path.join(state.backupDir, 'mlmd-remote.json')));
-  if (fs.existsSync(path.join(state.backupDir, 'WORKSPACE.patch'))) fs.copyFileSync(path.join(state.backupDir, 'WORKSPACE.patch'), project.workspacePatch);
-  else fs.rmSync(project.workspacePatch, { force: true });
-  const saved = new Set(fs.readdirSync(path.join(state.backupDir, 'patches')));
-  for (const name of fs.readdirSync(project.patchesDir)) {
-    const file = path.join(project.patchesDir, name);
-    if (!saved.has(name) && fs.statSync(file).isFile()) fs.rmSync(file);
-  }
-  for (const name of saved) writeFileAtomic(path.join(project.patchesDir, name), fs.readFileSync(path.join(state.backupDir, 'patches', name)));
+  restoreSeriesFiles(project.root, state.backupDir);
   await git(project.root, ['update-index', '--cacheinfo', `160000,${state.from.commit},upstream`]);
   // upstream/: HEAD, branch and work tree as they were; the rebase branch goes.
   await checkoutTree(git, dir, state.orig.head, state.orig.tree);

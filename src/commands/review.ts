@@ -1,25 +1,35 @@
-import type { Project } from '../config.js';
+import { z } from 'zod';
+import { CONFIG_FILE, type Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import type { Git } from '../git.js';
 import { reviewSeries, type ReviewResult, type SeriesAtRevision } from '../review.js';
+import { parseJson } from '../json-file.js';
 import { parseSeriesList } from '../series.js';
 import type { Deps } from './deps.js';
 import { defineCommand } from '../command.js';
 import { renderReview, renderReviewMarkdown } from '../render/series.js';
 
-/** The series (WORKSPACE.patch first) and pin as committed at `rev`. */
+/** What review needs of mlmd-remote.json at any revision, older layouts included: the pin. */
+const PinAtRevisionSchema = z.looseObject({ upstream: z.looseObject({ tag: z.string(), commit: z.string() }) });
+
+/** The first patch of a series written before patches at the root had a line of their own. */
+const LEGACY_FIRST_PATCH = 'WORKSPACE.patch';
+
+/** The series and pin as committed at `rev`. */
 export async function seriesAt(git: Git, root: string, rev: string): Promise<SeriesAtRevision> {
   const show = async (file: string) => {
     const res = await git(root, ['show', `${rev}:${file}`], { allowFailure: true });
     if (!res.ok) throw new UsageError(`${rev} has no ${file}`, 'give revisions of this repository, e.g. --base origin/main --head HEAD');
     return res.stdout;
   };
-  const config = JSON.parse(await show('mlmd-remote.json')) as { upstream: { tag: string; commit: string } };
-  const names = parseSeriesList(await show('patches/series'), `patches/series at ${rev}`);
-  // WORKSPACE.patch is dropped from a series once upstream makes its change.
-  const workspace = await git(root, ['show', `${rev}:WORKSPACE.patch`], { allowFailure: true });
-  const patches = workspace.ok ? [{ name: 'WORKSPACE.patch', bytes: Buffer.from(workspace.stdout) }] : [];
-  for (const n of names) patches.push({ name: n, bytes: Buffer.from(await show(`patches/${n}`)) });
+  const config = parseJson(await show(CONFIG_FILE), PinAtRevisionSchema, `${CONFIG_FILE} at ${rev}`, (m) => new UsageError(m, 'give revisions of this repository that hold a valid series, e.g. --base origin/main --head HEAD'));
+  const entries = parseSeriesList(await show('patches/series'), `patches/series at ${rev}`);
+  // Before patches at the root were listed as ../NAME, WORKSPACE.patch applied first without a line.
+  if (entries.every((e) => e.path.startsWith('patches/')) && (await git(root, ['cat-file', '-e', `${rev}:${LEGACY_FIRST_PATCH}`], { allowFailure: true })).ok) {
+    entries.unshift({ name: LEGACY_FIRST_PATCH, path: LEGACY_FIRST_PATCH });
+  }
+  const patches = [];
+  for (const e of entries) patches.push({ name: e.name, bytes: Buffer.from(await show(e.path)) });
   return { rev, pin: { tag: config.upstream.tag, commit: config.upstream.commit }, patches };
 }
 

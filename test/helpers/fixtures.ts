@@ -294,7 +294,7 @@ export async function makeProject(upstream: UpstreamFixture, opts: ProjectOption
   fs.cpSync(made, root, { recursive: true });
   writeTree(root, {
     'mlmd-remote.json': `${JSON.stringify(projectConfig(configUrl, opts.tag ?? upstream.tag, upstream.pin), null, 2)}\n`,
-    'patches/series': `# The patch series, applied in this order after ../WORKSPACE.patch.\n${patches.series.map((p) => p.name).join('\n')}\n`,
+    'patches/series': `# The patch series, applied in this order.\n../WORKSPACE.patch\n${patches.series.map((p) => p.name).join('\n')}\n`,
     '.gitignore': '.cache/\ndist/\n',
   });
   await superRepo.run(['submodule', 'add', '--quiet', upstream.bare, 'upstream']);

@@ -220,7 +220,12 @@ export async function makeMaintainerUpstream(): Promise<MaintainerUpstream> {
   return { bare, work, pin, tags, seriesCommits, seriesDirs };
 }
 
-export const SERIES_COMMENT = '# The patch series, applied in this order after ../WORKSPACE.patch.';
+export const SERIES_COMMENT = '# The patch series, applied in this order.';
+
+/** The text of patches/series for these patches, in order; WORKSPACE.patch lives at the project root. */
+export function seriesText(names: readonly string[]): string {
+  return `${SERIES_COMMENT}\n${names.map((n) => (n === 'WORKSPACE.patch' ? `../${n}` : n)).join('\n')}\n`;
+}
 
 /** A superproject (mlmd-remote.json, WORKSPACE.patch, patches/) with upstream/ a submodule of the fixture, at v1.0.0, all committed. */
 export async function makeMaintainerProject(up: MaintainerUpstream, spec: SeriesSpec = MAIN_SERIES): Promise<ProjectFixture> {
@@ -229,7 +234,7 @@ export async function makeMaintainerProject(up: MaintainerUpstream, spec: Series
   fs.cpSync(up.seriesDirs.get(spec)!, root, { recursive: true });
   writeTree(root, {
     'mlmd-remote.json': `${JSON.stringify(projectConfig(up.bare, 'v1.0.0', up.pin), null, 2)}\n`,
-    'patches/series': `${SERIES_COMMENT}\n${spec.patches.map((p) => p.name).join('\n')}\n`,
+    'patches/series': seriesText(['WORKSPACE.patch', ...spec.patches.map((p) => p.name)]),
     '.gitignore': '.cache/\ndist/\n',
   });
   await superRepo.run(['submodule', 'add', '--quiet', up.bare, 'upstream']);
@@ -245,10 +250,10 @@ export async function makeMaintainerProject(up: MaintainerUpstream, spec: Series
   };
 }
 
-/** The files of the superproject the series consists of, as bytes: mlmd-remote.json, WORKSPACE.patch and every file of patches/. */
+/** The files of the superproject the series consists of, as bytes: mlmd-remote.json, the patches at the root and every file of patches/. */
 export function seriesFiles(root: string): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
-  for (const f of ['mlmd-remote.json', 'WORKSPACE.patch']) out[f] = fs.readFileSync(path.join(root, f));
+  for (const f of ['mlmd-remote.json', ...fs.readdirSync(root).filter((n) => n.endsWith('.patch')).sort()]) out[f] = fs.readFileSync(path.join(root, f));
   for (const n of fs.readdirSync(path.join(root, 'patches')).sort()) out[`patches/${n}`] = fs.readFileSync(path.join(root, 'patches', n));
   return out;
 }
