@@ -11,6 +11,8 @@ import type { Project } from './config.js';
 import { BuildError, MissingToolError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { Logger, StepHandle } from './log.js';
+import { readJsonFileIfValid } from './json-file.js';
+import { z } from 'zod';
 
 export interface Bazel {
   mode: 'bazelisk' | 'local';
@@ -60,18 +62,16 @@ export function realBazelBinary(found: string): string {
   return candidates.length ? path.join(dir, candidates[0]!) : file;
 }
 
+/** bazelisk/local-versions.json: a local bazel's version by binary (path, size, mtime); a damaged one counts as empty. */
+const LocalVersionsSchema = z.record(z.string(), z.string());
+
 /** The version of a local bazel, remembered per binary (path, size, mtime): asking costs two processes. */
-async function describeLocal(runner: Runner, binary: string, cacheDir?: string): Promise<string> {
+export async function describeLocal(runner: Runner, binary: string, cacheDir?: string): Promise<string> {
   if (!cacheDir) return probeLocalVersion(runner, binary);
   const st = fs.statSync(binary);
   const file = path.join(cacheDir, 'bazelisk', 'local-versions.json');
   const key = `${binary}\0${st.size}\0${st.mtimeMs}`;
-  let known: Record<string, string> = {};
-  try {
-    known = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
-  } catch {
-    // first time
-  }
+  const known = readJsonFileIfValid(file, LocalVersionsSchema) ?? {};
   if (known[key]) return known[key]!;
   known[key] = await probeLocalVersion(runner, binary);
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -8,11 +8,18 @@ import type { StepHandle } from './log.js';
 import { HERMETIC_PIP_ENV, readRequirements, venvPython, type PythonInfo } from './python.js';
 import { scratchDir } from './scratch.js';
 import type { ServerHandle } from './server-handle.js';
+import { MlmdError } from './errors.js';
+import { parseJson } from './json-file.js';
+import { z } from 'zod';
+
+/** Versions installed next to the wheel (grpcio, protobuf, ...), as the venv's Python prints them: null for one not installed. */
+const InstalledVersionsSchema = z.record(z.string(), z.string().nullable());
+export type InstalledVersions = z.infer<typeof InstalledVersionsSchema>;
 
 export interface SuiteResult extends JunitSummary {
   durationMs: number;
   /** Versions installed next to the wheel (grpcio, protobuf, ...). */
-  installed: Record<string, string>;
+  installed: InstalledVersions;
 }
 
 export const SUITE_PACKAGES = ['grpcio', 'protobuf', 'attrs', 'absl-py', 'six'];
@@ -31,7 +38,7 @@ export interface SuiteVenv {
   /** A scratch directory beside the venv, removed with it. */
   dir: string;
   /** Versions installed next to the wheel (grpcio, protobuf, ...). */
-  installed: Record<string, string>;
+  installed: InstalledVersions;
 }
 
 /**
@@ -52,7 +59,8 @@ export async function withSuiteVenv<T>(
     const clientReqs = readRequirements(path.join(opts.project.toolsDir, 'verify', 'client-requirements.txt'));
     await runner(py, ['-m', 'pip', 'install', '--quiet', opts.wheelPath, ...clientReqs, ...(opts.constraints ?? [])], { env: HERMETIC_PIP_ENV });
     const versions = await runner(py, ['-c', `import importlib.metadata as m, json\nout = {}\nfor d in ${JSON.stringify(SUITE_PACKAGES)}:\n  try: out[d] = m.version(d)\n  except Exception: out[d] = None\nprint(json.dumps(out))`]);
-    return await use({ python: py, dir, installed: JSON.parse(versions.stdout) as Record<string, string> });
+    const installed = parseJson(versions.stdout, InstalledVersionsSchema, `what the suite venv's Python printed as the installed versions`, (m) => new MlmdError(m, { hint: `check that ${opts.python.executable} -c 'print(1)' prints only 1 (a sitecustomize or .pth file that prints gets in the way)` }));
+    return await use({ python: py, dir, installed });
   } finally {
     scratch.dispose();
   }

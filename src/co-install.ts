@@ -4,15 +4,29 @@ import type { Project } from './config.js';
 import type { Runner } from './exec.js';
 import { HERMETIC_PIP_ENV, type PythonInfo } from './python.js';
 import { fail, pass, type Check } from './static-checks.js';
+import { checkJson } from './json-file.js';
+import { z } from 'zod';
 
-export interface CoInstallProbe {
-  import: 'works' | 'fails' | 'leftovers only';
-  leftovers?: string[];
-  warnings?: string[];
-  native?: string[];
-  connection_config?: string;
-  error?: string;
-}
+/** What co_install.py found in one venv (other fields it reports, such as distributions, are kept). */
+const CoInstallProbeSchema = z.looseObject({
+  import: z.enum(['works', 'fails', 'leftovers only']),
+  leftovers: z.array(z.string()).optional(),
+  warnings: z.array(z.string()).optional(),
+  native: z.array(z.string()).optional(),
+  connection_config: z.string().optional(),
+  error: z.string().optional(),
+});
+export type CoInstallProbe = z.infer<typeof CoInstallProbeSchema>;
+
+/** The one JSON object co_install.py prints last: the findings, or why it could not check. */
+const CoInstallReportSchema = z.looseObject({
+  applicable: z.boolean(),
+  reason: z.string().optional(),
+  official: z.string().optional(),
+  orders: z.array(z.looseObject({ installed: z.array(z.string()), both: CoInstallProbeSchema, afterUninstallingOfficial: CoInstallProbeSchema })).optional(),
+  error: z.string().optional(),
+  verdict: z.object({ ok: z.boolean(), detail: z.string() }).optional(),
+});
 
 export interface CoInstallResult {
   /** False when the two could not be installed together anywhere verify could try. */
@@ -51,12 +65,9 @@ export async function coInstallCheck(opts: {
   const official = `ml-metadata==${opts.upstreamVersion}`;
   const script = path.join(coInstallSuite(opts.project).dir, 'co_install.py');
   const res = await opts.runner(opts.python.executable, [script, '--wheel', opts.wheelPath, '--official', official], { allowFailure: true, env: HERMETIC_PIP_ENV, timeoutMs: 15 * 60_000 });
-  let report: Omit<CoInstallResult, 'check'> & { error?: string; verdict?: { ok: boolean; detail: string } };
-  try {
-    report = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as typeof report;
-  } catch {
-    return { applicable: true, check: fail('co-install', title, `co_install.py exited ${res.exitCode}: ${res.stderr.trim().split('\n').slice(-3).join(' ')}`) };
-  }
+  const checked = checkJson(res.stdout.trim().split('\n').pop() ?? '', CoInstallReportSchema, 'its last line');
+  if (!checked.ok) return { applicable: true, check: fail('co-install', title, `co_install.py exited ${res.exitCode} (${checked.problem}): ${res.stderr.trim().split('\n').slice(-3).join(' ')}`) };
+  const report = checked.data;
   if (res.exitCode === 0 || res.exitCode === 2) {
     const { verdict, ...rest } = report;
     return { ...rest, where: 'this host', check: (res.exitCode === 0 ? pass : fail)('co-install', title, verdict?.detail ?? '') };

@@ -25,17 +25,26 @@ export function describeIssue(error: z.ZodError, data: unknown): string {
   return `${where}: ${issue.message}`;
 }
 
-/** Parses JSON text against a schema; `what` names it in the error (e.g. "the rebase state .../state.json"). */
-export function parseJson<T>(text: string, schema: z.ZodType<T>, what: string, make: (message: string) => MlmdError): T {
+/**
+ * Parses JSON text against a schema without throwing: the data, or the
+ * problem in the words parseJson uses (for callers that fall back on it).
+ */
+export function checkJson<T>(text: string, schema: z.ZodType<T>, what: string): { ok: true; data: T } | { ok: false; problem: string } {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw make(`${what} is not JSON: ${(err as Error).message}`);
+    return { ok: false, problem: `${what} is not JSON: ${(err as Error).message}` };
   }
   const parsed = schema.safeParse(data);
-  if (!parsed.success) throw make(`${what} is not valid: ${describeIssue(parsed.error, data)}`);
-  return parsed.data;
+  return parsed.success ? { ok: true, data: parsed.data } : { ok: false, problem: `${what} is not valid: ${describeIssue(parsed.error, data)}` };
+}
+
+/** Parses JSON text against a schema; `what` names it in the error (e.g. "the rebase state .../state.json"). */
+export function parseJson<T>(text: string, schema: z.ZodType<T>, what: string, make: (message: string) => MlmdError): T {
+  const checked = checkJson(text, schema, what);
+  if (!checked.ok) throw make(checked.problem);
+  return checked.data;
 }
 
 /** Reads and validates a JSON file; a missing or unreadable file is an error too. */
@@ -47,4 +56,20 @@ export function readJsonFile<T>(file: string, schema: z.ZodType<T>, what: string
     throw make(`cannot read ${what}: ${(err as Error).message}`);
   }
   return parseJson(text, schema, what, make);
+}
+
+/**
+ * A JSON file that may be missing or damaged without harm (a cache, a file
+ * another process may be writing): its data when it fits the schema, else
+ * undefined.
+ */
+export function readJsonFileIfValid<T>(file: string, schema: z.ZodType<T>): T | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const checked = checkJson(text, schema, file);
+  return checked.ok ? checked.data : undefined;
 }

@@ -6,12 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RefusedError } from './errors.js';
+import { readJsonFileIfValid } from './json-file.js';
+import { z } from 'zod';
 
-export interface LockInfo {
-  pid: number;
-  command: string;
-  since: string;
-}
+/**
+ * lock/owner.json. Not versioned: a run of an older mlmd-remote must still
+ * be seen as the owner. A positive pid only: probing pid 0 or -1 would ask
+ * about our own process group or every process, and find one alive.
+ */
+const LockInfoSchema = z.object({ pid: z.number().int().positive(), command: z.string(), since: z.string() });
+export type LockInfo = z.infer<typeof LockInfoSchema>;
 
 export function alive(pid: number): boolean {
   try {
@@ -35,12 +39,10 @@ export async function withLock<T>(cacheDir: string, command: string, fn: (staleO
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) {
         throw new RefusedError(`cannot take the lock ${dir}: ${(err as Error).message}`, 'another mlmd-remote run may be starting; try again');
       }
-      let info: LockInfo | null = null;
-      try {
-        info = JSON.parse(fs.readFileSync(owner, 'utf8')) as LockInfo;
-      } catch {
-        // The owner had not written its file yet, or it died before; treat as stale
-        // only when the directory is old enough that no live run can be starting.
+      const info: LockInfo | null = readJsonFileIfValid(owner, LockInfoSchema) ?? null;
+      if (!info) {
+        // The owner had not written its file yet (or not all of it), or it died before;
+        // treat as stale only when the directory is old enough that no live run can be starting.
         let age = Infinity;
         try {
           age = Date.now() - fs.statSync(dir).mtimeMs;

@@ -66,7 +66,7 @@ export function declaredRequirements(setupPatchText: string): Requirement[] {
  * the lowest row does not pin exactly, a pin or an installed version the
  * specifier excludes, or a package one side has and the other lacks.
  */
-export function rangeDrift(declared: Requirement[], matrix: MatrixSpec, installedByRow: Record<string, Record<string, string>> = {}): string[] {
+export function rangeDrift(declared: Requirement[], matrix: MatrixSpec, installedByRow: Record<string, Record<string, string | null>> = {}): string[] {
   const problems: string[] = [];
   const lowest = matrix.rows[0]!;
   for (const pkg of matrix.packages) {

@@ -13,6 +13,8 @@ import { platformCacheDir, type PlatformName } from './platforms.js';
 import type { ServerHandle } from './server-handle.js';
 import { SUITE_ENV_CLEARED } from './behaviour-suite.js';
 import { parseJunit, type JunitSummary } from './junit.js';
+import { checkJson } from './json-file.js';
+import { z } from 'zod';
 
 export interface PlatformRun {
   platform: PlatformName;
@@ -27,15 +29,21 @@ export interface PlatformRun {
   suite?: JunitSummary;
 }
 
-/** The PLATFORM-RESULT line the script prints last. */
-export function readPlatformResult(stdout: string): Record<string, unknown> | null {
+/** What verify reads of the PLATFORM-RESULT line (run-suite.sh prints null for what it did not find out). */
+const PlatformResultSchema = z.looseObject({
+  machine: z.string().nullish(),
+  python: z.string().nullish(),
+  grpcio: z.string().nullish(),
+  protobuf: z.string().nullish(),
+});
+export type PlatformResult = z.infer<typeof PlatformResultSchema>;
+
+/** The PLATFORM-RESULT line the script prints last; null when there is none or it does not parse. */
+export function readPlatformResult(stdout: string): PlatformResult | null {
   const line = stdout.split('\n').reverse().find((l) => l.startsWith('PLATFORM-RESULT '));
   if (!line) return null;
-  try {
-    return JSON.parse(line.slice('PLATFORM-RESULT '.length)) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
+  const checked = checkJson(line.slice('PLATFORM-RESULT '.length), PlatformResultSchema, 'the PLATFORM-RESULT line');
+  return checked.ok ? checked.data : null;
 }
 
 export async function runOnPlatform(opts: {
@@ -65,15 +73,15 @@ export async function runOnPlatform(opts: {
     onLine: (l) => opts.step?.progress(l),
   });
   const seconds = (Date.now() - started) / 1000;
-  const result = readPlatformResult(res.stdout) ?? {};
+  const result: PlatformResult = readPlatformResult(res.stdout) ?? {};
   const lastError = (res.stderr.trim().split('\n').filter((l) => /error|cannot|not /i.test(l)).pop() ?? res.stderr.trim().split('\n').pop() ?? '').trim();
   const base = {
     platform: opts.platform,
     seconds,
-    machine: result['machine'] as string | undefined,
-    python: result['python'] as string | undefined,
-    grpcio: result['grpcio'] as string | undefined,
-    protobuf: result['protobuf'] as string | undefined,
+    machine: result.machine ?? undefined,
+    python: result.python ?? undefined,
+    grpcio: result.grpcio ?? undefined,
+    protobuf: result.protobuf ?? undefined,
   };
   const suite = fs.existsSync(junit) ? parseJunit(fs.readFileSync(junit, 'utf8')) : undefined;
   scratch.dispose();

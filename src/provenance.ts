@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import { MlmdError, UsageError } from './errors.js';
+import { readJsonFileIfValid } from './json-file.js';
+import { z } from 'zod';
 
 export interface ProvenanceInput {
   wheel: { name: string; sha256: string };
@@ -42,6 +44,27 @@ export function provenanceStatement(p: ProvenanceInput): object {
       },
     },
   };
+}
+
+/** What verify reads back of a statement provenanceStatement wrote: the wheel it is about and the upstream commit. */
+const ProvenanceStatementSchema = z.looseObject({
+  subject: z.array(z.looseObject({ digest: z.looseObject({ sha256: z.string().optional() }) })),
+  predicate: z.looseObject({
+    buildDefinition: z.looseObject({
+      resolvedDependencies: z.array(z.looseObject({ uri: z.string(), digest: z.looseObject({ gitCommit: z.string().regex(/^[0-9a-f]{40}$/).optional() }) })),
+    }),
+  }),
+});
+
+/**
+ * The upstream commit named by the provenance statement beside a wheel, when
+ * that statement is about exactly this wheel (`sha256`); null when there is
+ * none, or it is damaged, or about another wheel.
+ */
+export function provenanceUpstreamCommit(wheelPath: string, sha256: string): string | null {
+  const statement = readJsonFileIfValid(`${wheelPath}.provenance.json`, ProvenanceStatementSchema);
+  if (!statement?.subject.some((s) => s.digest.sha256 === sha256)) return null;
+  return statement.predicate.buildDefinition.resolvedDependencies.find((d) => d.uri.startsWith('git+'))?.digest.gitCommit ?? null;
 }
 
 /** Adds or replaces the wheel's line in dist/SHA256SUMS (sha256sum format), keeping the others. */

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { MissingToolError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { Logger } from './log.js';
+import { readJsonFileIfValid } from './json-file.js';
+import { z } from 'zod';
 
 export interface PythonInfo {
   executable: string;
@@ -100,18 +102,16 @@ export async function packageVersion(runner: Runner, python: string, dist: strin
   return res.ok ? res.stdout.trim() : 'unknown';
 }
 
+/** .mlmd-remote-facts.json in a venv: the facts computed so far; a damaged one counts as empty. */
+const VenvFactsSchema = z.record(z.string(), z.string());
+
 /**
  * A fact about a ready venv (a version, a path), computed once and kept in
  * the venv: a ready venv never changes, and each probe is a Python start-up.
  */
 export async function venvFact(venvDir: string, key: string, compute: () => Promise<string>): Promise<string> {
   const file = path.join(venvDir, '.mlmd-remote-facts.json');
-  let facts: Record<string, string> = {};
-  try {
-    facts = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
-  } catch {
-    // none yet
-  }
+  const facts = readJsonFileIfValid(file, VenvFactsSchema) ?? {};
   if (facts[key] !== undefined) return facts[key]!;
   const value = await compute();
   facts[key] = value;

@@ -18,6 +18,8 @@ import { ensureVenv, readRequirements, venvPython, type PythonInfo } from './pyt
 import { SERVER_PLATFORM, SERVER_PYTHON } from './releases.js';
 import type { ServerHandle } from './server-handle.js';
 import type { DatabaseServer } from './databases.js';
+import { readJsonFile } from './json-file.js';
+import { z } from 'zod';
 
 export function referenceServerScript(project: Project): string {
   return path.join(project.toolsDir, 'reference_server', 'server.py');
@@ -41,10 +43,14 @@ export async function referenceServerVenv(opts: { project: Project; runner: Runn
   }
 }
 
-interface ReadyFile {
-  port: number;
-  pid: number;
-  mlmd_version?: string;
+/** What server.py writes (atomically) to --ready-file once it serves. */
+const ReadyFileSchema = z.looseObject({ port: z.number().int().positive(), pid: z.number().int(), mlmd_version: z.string().optional() });
+type ReadyFile = z.infer<typeof ReadyFileSchema>;
+
+/** The server's ready file once it is there (undefined before); one that does not parse is an error naming it. */
+export function readReadyFile(file: string, what: string): ReadyFile | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  return readJsonFile(file, ReadyFileSchema, `the ready file ${file} of ${what}`, (m) => new MlmdError(m, { hint: "check that tools/reference_server/server.py is this checkout's own (git status tools/reference_server), then try again" }));
 }
 
 /** Waits until `file` exists (the server's ready file), the process dies, or the limit passes. */
@@ -55,12 +61,15 @@ async function waitForReadyFile(file: string, child: LongRunningProcess, stderrT
         if (child.exitCode !== null || child.signalCode !== null) {
           throw new MlmdError(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderrTail()}`);
         }
-        return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as ReadyFile) : undefined;
+        return readReadyFile(file, what);
       },
       { timeoutMs: limitMs, description: `${what} to write its ready file` },
     );
   } catch (err) {
-    if (!(err instanceof PollTimeoutError)) throw err;
+    if (!(err instanceof PollTimeoutError)) {
+      await stopProcess(child); // it may still run (its ready file did not parse): stop it
+      throw err;
+    }
   }
   // TERM first: serve.sh must get to unmount its root filesystem.
   await stopProcess(child);

@@ -264,7 +264,7 @@ export interface VerifyResult {
 export interface MatrixRowResult {
   name: string;
   pins: Record<string, string>;
-  installed: Record<string, string>;
+  installed: SuiteResult['installed'];
   passed: number;
   failed: number;
   skipped: number;

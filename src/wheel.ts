@@ -13,6 +13,8 @@ import { BuildError, MlmdError } from './errors.js';
 import type { Runner } from './exec.js';
 import type { StepHandle } from './log.js';
 import { HERMETIC_PIP_ENV } from './python.js';
+import { parseJson } from './json-file.js';
+import { z } from 'zod';
 
 export interface WheelFile {
   path: string;
@@ -21,23 +23,21 @@ export interface WheelFile {
   size: number;
 }
 
-export interface WheelEntry {
-  name: string;
-  size: number;
-  sha256: string;
-  mode: string;
-  native: string | null;
-}
+/** One file of a wheel, as tools/python/wheel_tool.py inspect reports it. */
+const WheelEntrySchema = z.object({ name: z.string(), size: z.number(), sha256: z.string(), mode: z.string(), native: z.string().nullable() });
+export type WheelEntry = z.infer<typeof WheelEntrySchema>;
 
-export interface WheelInspection {
-  path: string;
-  distInfo: string;
-  entries: WheelEntry[];
-  wheel: Record<string, string[]>;
-  metadata: Record<string, string[]>;
-  recordProblems: string[];
-  extensionImports: Array<{ file: string; line: number; module: string }>;
-}
+/** What tools/python/wheel_tool.py inspect prints about a wheel. */
+const WheelInspectionSchema = z.object({
+  path: z.string(),
+  distInfo: z.string(),
+  entries: z.array(WheelEntrySchema),
+  wheel: z.record(z.string(), z.array(z.string())),
+  metadata: z.record(z.string(), z.array(z.string())),
+  recordProblems: z.array(z.string()),
+  extensionImports: z.array(z.object({ file: z.string(), line: z.number(), module: z.string() })),
+});
+export type WheelInspection = z.infer<typeof WheelInspectionSchema>;
 
 export function sha256File(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -191,5 +191,5 @@ export async function buildWheel(opts: {
 export async function inspectWheel(runner: Runner, python: string, project: Project, wheelPath: string): Promise<WheelInspection> {
   const res = await runner(python, [wheelToolPath(project), 'inspect', wheelPath], { allowFailure: true });
   if (!res.ok) throw new MlmdError(`cannot read ${wheelPath} as a wheel: ${res.stderr.trim().split('\n').pop()}`, { hint: 'is it a complete .whl file?' });
-  return JSON.parse(res.stdout) as WheelInspection;
+  return parseJson(res.stdout, WheelInspectionSchema, `the inspection of ${wheelPath} (tools/python/wheel_tool.py inspect)`, (m) => new MlmdError(m, { hint: "check that tools/python/wheel_tool.py is this checkout's own (git status tools/python), then try again" }));
 }

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { loadProject } from '../src/config.ts';
 import { MlmdError, UsageError } from '../src/errors.ts';
-import { parseJson, readJsonFile, versioned } from '../src/json-file.ts';
+import { checkJson, parseJson, readJsonFile, readJsonFileIfValid, versioned } from '../src/json-file.ts';
 import { RebaseStateSchema } from '../src/rebase.ts';
 
 const fail = (m: string) => new MlmdError(m);
@@ -28,6 +28,29 @@ describe('JSON files through schemas', () => {
     assert.throws(() => parseJson('{"schemaVersion":1}', Thing, 'the thing', fail), /the thing is not valid: name: /);
     assert.throws(() => parseJson('{"schemaVersion":1,', Thing, 'the thing', fail), /the thing is not JSON: /);
     assert.throws(() => readJsonFile(path.join(os.tmpdir(), 'mlmd-remote-no-such-file.json'), Thing, 'the thing', fail), /cannot read the thing: ENOENT/);
+  });
+
+  it('checkJson gives the data, or the problem in the words parseJson throws', () => {
+    assert.deepEqual(checkJson('{"schemaVersion":1,"name":"a"}', Thing, 'the thing'), { ok: true, data: { schemaVersion: 1, name: 'a' } });
+    assert.deepEqual(checkJson('{"schemaVersion":1}', Thing, 'the thing'), { ok: false, problem: 'the thing is not valid: name: Invalid input: expected string, received undefined' });
+    assert.match((checkJson('nope', Thing, 'the thing') as { problem: string }).problem, /^the thing is not JSON: /);
+  });
+
+  it('readJsonFileIfValid: a missing, truncated or misshapen file (a cache) is undefined, never an error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-json-'));
+    try {
+      const file = path.join(dir, 'cache.json');
+      assert.equal(readJsonFileIfValid(file, Thing), undefined);
+      fs.writeFileSync(file, '{"schemaVersion":1,"na');
+      assert.equal(readJsonFileIfValid(file, Thing), undefined);
+      fs.writeFileSync(file, '{"schemaVersion":1,"name":5}');
+      assert.equal(readJsonFileIfValid(file, Thing), undefined);
+      fs.writeFileSync(file, '{"schemaVersion":1,"name":"a"}');
+      assert.deepEqual(readJsonFileIfValid(file, Thing), { schemaVersion: 1, name: 'a' });
+      assert.equal(readJsonFileIfValid(dir, Thing), undefined, 'a directory in its place');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('mlmd-remote.json: a bad field is a usage error naming the field and how to restore the file', () => {

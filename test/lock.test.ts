@@ -117,4 +117,23 @@ describe('withLock', () => {
     });
     assert.equal(called, true);
   });
+
+  it('treats an owner.json that does not fit (a string pid, pid -1, a missing field) as no owner: refused while new, taken over when old', async () => {
+    for (const owner of ['{"pid":"123","command":"sync","since":"x"}', '{"pid":-1,"command":"sync","since":"x"}', '{"pid":1}', '{"pid":']) {
+      const cache = tempDir('cache');
+      const dir = path.join(cache, 'lock');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'owner.json'), owner);
+      const err = await rejection(() => withLock(cache, 'sync', async () => undefined));
+      assert.ok(err instanceof RefusedError, owner);
+      assert.equal(err.message, 'another mlmd-remote run is starting in this checkout', owner);
+      const old = new Date(Date.now() - 60_000);
+      fs.utimesSync(dir, old, old);
+      let seen: LockInfo | null | undefined;
+      await withLock(cache, 'sync', async (stale) => {
+        seen = stale;
+      });
+      assert.equal(seen, null, owner);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MlmdError, UsageError } from '../src/errors.ts';
-import { checkDistDir, provenanceStatement, updateSha256Sums, writeProvenance, type ProvenanceInput } from '../src/provenance.ts';
+import { checkDistDir, provenanceStatement, provenanceUpstreamCommit, updateSha256Sums, writeProvenance, type ProvenanceInput } from '../src/provenance.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-prov-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -45,6 +45,34 @@ describe('supply-chain files', () => {
     updateSha256Sums(dir, 'a.whl', '2'.repeat(64));
     const file = updateSha256Sums(dir, 'b.whl', '3'.repeat(64));
     assert.equal(fs.readFileSync(file, 'utf8'), `${'2'.repeat(64)}  a.whl\n${'3'.repeat(64)}  b.whl\n`);
+  });
+});
+
+describe('the provenance statement read back (the upstream commit of a wheel)', () => {
+  const beside = (content: string | object): string => {
+    const dist = fs.mkdtempSync(path.join(dir, 'read-'));
+    fs.writeFileSync(path.join(dist, `${input.wheel.name}.provenance.json`), typeof content === 'string' ? content : JSON.stringify(content));
+    return path.join(dist, input.wheel.name);
+  };
+
+  it('is the commit the statement about exactly this wheel names', () => {
+    const wheel = path.join(path.dirname(writeProvenance(fs.mkdtempSync(path.join(dir, 'read-')), input)), input.wheel.name);
+    assert.equal(provenanceUpstreamCommit(wheel, input.wheel.sha256), input.upstream.commit);
+    assert.equal(provenanceUpstreamCommit(wheel, 'f'.repeat(64)), null, 'a statement about another wheel');
+  });
+
+  it('is null, not an error, when the statement is missing, damaged or misshapen', () => {
+    const statement = provenanceStatement(input) as any;
+    const deps = statement.predicate.buildDefinition.resolvedDependencies;
+    assert.equal(provenanceUpstreamCommit(path.join(dir, 'no-such.whl'), input.wheel.sha256), null);
+    for (const [why, content] of [
+      ['truncated', JSON.stringify(statement).slice(0, 100)],
+      ['subject is not a list', { ...statement, subject: { digest: { sha256: input.wheel.sha256 } } }],
+      ['no predicate', { ...statement, predicate: undefined }],
+      ['a commit that is not 40 hex digits', { ...statement, predicate: { ...statement.predicate, buildDefinition: { ...statement.predicate.buildDefinition, resolvedDependencies: [{ ...deps[0], digest: { gitCommit: 'HEAD' } }] } } }],
+    ] as const) {
+      assert.equal(provenanceUpstreamCommit(beside(content), input.wheel.sha256), null, why);
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { declaredRequirements, rangeDrift, readMatrix, type MatrixSpec } from '.
 import { parseJunit } from '../src/junit.ts';
 import { readWheelContentsOutput, staticChecks, type Check } from '../src/static-checks.ts';
 import { inspectWheel } from '../src/wheel.ts';
+import { wheelUpstreamCommit } from '../src/commands/verify.ts';
 import { makeFakeWheel, type FakeWheelSpec } from './helpers/fake-wheel.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
 
@@ -66,6 +67,17 @@ describe('static checks', () => {
     const checks = await checksFor({ metadata: { 'Metadata-Version': '2.1', Name: 'other-pkg', Version: '1.0.0' } });
     assert.deepEqual(failing(checks).sort(), ['metadata-fields', 'metadata-matches-name']);
     assert.equal(checks['metadata-fields']!.detail, 'missing: Requires-Python, Requires-Dist');
+  });
+});
+
+describe("the upstream commit of the wheel under test", () => {
+  it('a damaged provenance statement falls back to the pin for a wheel of the pinned release, else to none', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'prov-'));
+    const pinned = path.join(sub, `ml_metadata_remote-${project.config.upstream.tag.replace(/^v/, '')}-py3-none-any.whl`);
+    const other = path.join(sub, 'ml_metadata_remote-0.0.1-py3-none-any.whl');
+    for (const wheel of [pinned, other]) fs.writeFileSync(`${wheel}.provenance.json`, '{"subject": [');
+    assert.equal(wheelUpstreamCommit(project, pinned, 'a'.repeat(64)), project.config.upstream.commit);
+    assert.equal(wheelUpstreamCommit(project, other, 'a'.repeat(64)), null);
   });
 });
 

@@ -7,8 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BuildError } from '../src/errors.ts';
-import { parseWheelFileName, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, upstreamVersionOf } from '../src/wheel.ts';
+import type { Project } from '../src/config.ts';
+import { BuildError, MlmdError } from '../src/errors.ts';
+import type { Runner } from '../src/exec.ts';
+import { inspectWheel, parseWheelFileName, profileVersion, publishAtomically, readUpstreamVersion, removePartialWheels, sha256File, upstreamVersionOf } from '../src/wheel.ts';
 import { versionsOnIndex } from '../src/release.ts';
 import { cleanupFixtures, tempDir } from './helpers/fixtures.ts';
 
@@ -153,5 +155,25 @@ describe('wheel file names (the one parser)', () => {
   it('lists the versions of one distribution on a simple index page, wheels and sdists', () => {
     const html = ['ml_metadata_remote-1.14.0-py3-none-any.whl', 'ml_metadata_remote-1.14.0.post1-py3-none-any.whl', 'ml-metadata-remote-1.14.0.post2.tar.gz', 'ml_metadata-1.14.0-cp310-cp310-manylinux_2_17_x86_64.whl', 'ml_metadata_remote_extra-9.0-py3-none-any.whl'].map((f) => `<a href="x">${f}</a>`).join('\n');
     assert.deepEqual(versionsOnIndex(html, 'ml-metadata-remote'), ['1.14.0', '1.14.0.post1', '1.14.0.post2']);
+  });
+});
+
+describe('inspectWheel: what wheel_tool.py inspect prints', () => {
+  const printing = (stdout: string): Runner => async (cmd, args) => ({ command: [cmd, ...args].join(' '), exitCode: 0, ok: true, durationMs: 1, stdout, stderr: '' });
+  const project = { toolsDir: '/nowhere/tools' } as Project;
+  const good = { path: '/d/x.whl', distInfo: 'x-1.0.dist-info', entries: [{ name: 'x/__init__.py', size: 0, sha256: 'e'.repeat(64), mode: '0o644', native: null }], wheel: { 'Root-Is-Purelib': ['true'] }, metadata: { Name: ['x'] }, recordProblems: [], extensionImports: [] };
+
+  it('is read through its schema', async () => {
+    assert.deepEqual(await inspectWheel(printing(JSON.stringify(good)), 'python3', project, '/d/x.whl'), good);
+  });
+
+  it('output that is not JSON, or lacks a field, is an error naming the wheel and the field', async () => {
+    for (const [stdout, problem] of [
+      ['Traceback (most recent call last):', /^the inspection of \/d\/x\.whl \(tools\/python\/wheel_tool\.py inspect\) is not JSON: /],
+      [JSON.stringify({ ...good, entries: undefined }), /^the inspection of \/d\/x\.whl \(tools\/python\/wheel_tool\.py inspect\) is not valid: entries: /],
+      [JSON.stringify({ ...good, entries: [{ ...good.entries[0], size: '0' }] }), /is not valid: entries\.0\.size: /],
+    ] as const) {
+      await assert.rejects(inspectWheel(printing(stdout), 'python3', project, '/d/x.whl'), (err: unknown) => err instanceof MlmdError && problem.test(err.message) && /git status tools\/python/.test(err.hint ?? ''));
+    }
   });
 });

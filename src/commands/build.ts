@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Project, ToolchainKind } from '../config.js';
-import { BuildError, PatchError, UsageError } from '../errors.js';
+import { BuildError, MlmdError, PatchError, UsageError } from '../errors.js';
+import { readJsonFile, readJsonFileIfValid, SCHEMA_VERSION, versioned } from '../json-file.js';
+import { z } from 'zod';
 import { repositoryOverrides, resolveBazel, runBazel } from '../bazel.js';
 import { ensureVenv, findPython, packageVersion, readRequirements, venvFact, venvPython } from '../python.js';
 import { applySeries, type PatchApplyReport } from '../apply-series.js';
@@ -83,9 +85,13 @@ export async function build(opts: BuildOptions, deps: Deps): Promise<BuildResult
   return { ...result, attestations: { sha256sums, provenance }, ...(reproducible ? { reproducible } : {}) };
 }
 
-function builderVersion(project: Project): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(project.root, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+/** What the provenance needs of package.json. */
+const PackageJsonSchema = z.looseObject({ version: z.string() });
+
+/** This mlmd-remote's version (package.json), which the provenance names as the builder. */
+export function builderVersion(project: Project): string {
+  const file = path.join(project.root, 'package.json');
+  return readJsonFile(file, PackageJsonSchema, file, (m) => new MlmdError(m, { hint: 'restore it (git checkout -- package.json), then build again, which reuses the wheel' })).version;
 }
 
 async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResult, 'attestations'>> {
@@ -170,7 +176,8 @@ async function buildOnce(opts: BuildOptions, deps: Deps): Promise<Omit<BuildResu
     timings.push({ step: 'wheel', ms: step.done(`${wheel.name} is up to date (same inputs)`) });
   } else {
     wheel = await buildWheel({ project, runner, buildPython, sourceDir, profile, version, sourceDateEpoch, scratchDir: path.join(workDir, 'wheel'), distDir, step });
-    writeFileAtomic(stampFile, JSON.stringify({ key: inputsKey, name: wheel.name, sha256: wheel.sha256 }));
+    const stamp: WheelStamp = { schemaVersion: SCHEMA_VERSION, key: inputsKey, name: wheel.name, sha256: wheel.sha256 };
+    writeFileAtomic(stampFile, JSON.stringify(stamp));
     timings.push({ step: 'wheel', ms: step.done(`${wheel.name}, sha256 ${wheel.sha256.slice(0, 16)}…`) });
   }
 
@@ -218,12 +225,21 @@ function wheelInputsKey(sourceDir: string, settings: object): string {
   return hash.digest('hex');
 }
 
-/** The wheel in dist/ when the last build in this work tree made it from the same inputs and it is unchanged. */
-function reuseWheel(stampFile: string, key: string, distDir: string): WheelFile | null {
+/** last-wheel.json in the work tree: the wheel the last build made and the hash of its inputs. */
+const WheelStampSchema = versioned({ key: z.string(), name: z.string().regex(/^[^/]+\.whl$/, 'a wheel file name'), sha256: z.string() });
+type WheelStamp = z.infer<typeof WheelStampSchema>;
+
+/**
+ * The wheel in dist/ when the last build in this work tree made it from the
+ * same inputs and it is unchanged. A missing or damaged stamp, or one of
+ * another format version, means build it again.
+ */
+export function reuseWheel(stampFile: string, key: string, distDir: string): WheelFile | null {
+  const stamp = readJsonFileIfValid(stampFile, WheelStampSchema);
+  if (!stamp || stamp.key !== key) return null;
+  const file = path.join(distDir, stamp.name);
   try {
-    const stamp = JSON.parse(fs.readFileSync(stampFile, 'utf8')) as { key: string; name: string; sha256: string };
-    const file = path.join(distDir, stamp.name);
-    if (stamp.key !== key || !fs.existsSync(file) || sha256File(file) !== stamp.sha256) return null;
+    if (!fs.existsSync(file) || sha256File(file) !== stamp.sha256) return null;
     return { path: file, name: stamp.name, sha256: stamp.sha256, size: fs.statSync(file).size };
   } catch {
     return null;

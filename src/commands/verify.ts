@@ -5,6 +5,7 @@ import type { Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import { resolveWheel } from '../dist-wheel.js';
 import { findPython } from '../python.js';
+import { provenanceUpstreamCommit } from '../provenance.js';
 import { defaultImage, startContainerServer } from '../container.js';
 import { startHelperServers, type HelperServers } from '../helper-servers.js';
 import { SERVER_PLATFORM, startReferenceServer, type ReferenceChoice } from '../reference-server.js';
@@ -55,14 +56,8 @@ export interface VerifyOptions {
  * release; null when neither says.
  */
 export function wheelUpstreamCommit(project: Project, wheelPath: string, sha256: string): string | null {
-  try {
-    const statement = JSON.parse(fs.readFileSync(`${wheelPath}.provenance.json`, 'utf8')) as { subject?: Array<{ digest?: { sha256?: string } }>; predicate?: { buildDefinition?: { resolvedDependencies?: Array<{ uri?: string; digest?: { gitCommit?: string } }> } } };
-    const commit = statement.predicate?.buildDefinition?.resolvedDependencies?.find((d) => d.uri?.startsWith('git+'))?.digest?.gitCommit;
-    // Only a statement about exactly this wheel says where it came from.
-    if (commit && /^[0-9a-f]{40}$/.test(commit) && statement.subject?.some((s) => s.digest?.sha256 === sha256)) return commit;
-  } catch {
-    // no statement beside it: fall back to the pin
-  }
+  const commit = provenanceUpstreamCommit(wheelPath, sha256);
+  if (commit) return commit;
   return wheelUpstreamVersion(wheelPath) === project.config.upstream.tag.replace(/^v/, '') ? project.config.upstream.commit : null;
 }
 
