@@ -4,14 +4,28 @@ import { UsageError } from './errors.js';
 import { InterruptedError } from './exec.js';
 import { planChangesNothing, planExport } from './export.js';
 import type { Git } from './git.js';
+import type { Logger } from './log.js';
 import { applySeries } from './apply-series.js';
-import { readSeries } from './series.js';
+import { checkPinnedTagIfGiven, readPin, type Pin } from './pin.js';
+import { readSeries, type Series } from './series.js';
 import { hasCheckout, hasCommit, inspectUpstream, type UpstreamState } from './upstream.js';
 
 export async function requireCheckout(project: Project, deps: { git: Git }, commit: string): Promise<void> {
   if (!hasCheckout(project.upstreamDir) || !(await hasCommit(deps.git, project.upstreamDir, commit))) {
     throw new UsageError('upstream/ is not checked out at the pin', 'run: mlmd-remote sync');
   }
+}
+
+/**
+ * The pin, checked out in upstream/ (its tag checked at upstream when a URL is
+ * given), and the series to apply to it: what apply and check start from.
+ */
+export async function pinnedCheckout(project: Project, deps: { git: Git; log: Logger }, url?: string): Promise<{ pin: Pin; series: Series }> {
+  const pin = await readPin(project, deps.git);
+  await requireCheckout(project, deps, pin.commit);
+  await checkPinnedTagIfGiven(project, deps, pin, url);
+  const series = readSeries(project);
+  return { pin, series };
 }
 
 /**

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Project } from './config.js';
 import { MlmdError, SupplyChainError, UsageError } from './errors.js';
 import type { Git } from './git.js';
+import type { Logger } from './log.js';
 import { hasCheckout } from './upstream.js';
 import { gitDir } from './workbranch.js';
 
@@ -115,4 +116,27 @@ export async function verifyTag(git: Git, cwd: string, url: string, pin: Pin, ov
       'do not build from it; find out why upstream re-tagged, then re-pin deliberately with mlmd-remote rebase',
     );
   }
+}
+
+/** Checks that the pinned tag still names the pinned commit at upstream (the URL given, or else mlmd-remote.json's). */
+export async function checkPinnedTag(project: Project, deps: { git: Git; log: Logger }, pin: Pin, override?: string): Promise<void> {
+  const url = upstreamUrl(project, override);
+  const step = deps.log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
+  try {
+    await verifyTag(deps.git, project.root, url, pin, override);
+  } catch (err) {
+    step.fail();
+    throw err;
+  }
+  step.done();
+}
+
+/**
+ * Commands that read upstream only through upstream/ check the tag only when
+ * a URL is given (--upstream-url or MLMD_REMOTE_UPSTREAM_URL): then it runs.
+ */
+export async function checkPinnedTagIfGiven(project: Project, deps: { git: Git; log: Logger }, pin: Pin, override?: string): Promise<boolean> {
+  if (upstreamUrlSource(override) === 'config') return false;
+  await checkPinnedTag(project, deps, pin, override);
+  return true;
 }

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from './helpers/hints.ts';
 import { addUserWork, describeLoop, interruptLoop, runInterrupted, snapshotOf, type LoopReport, type Scenario } from './helpers/interrupt.ts';
-import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { projectRoot, realUpstream, takePatchSide } from './helpers/real-upstream.ts';
 import { INDEX_CREDENTIALS, startPackageIndex } from './helpers/package-index.ts';
 import type { RebaseResult } from '../src/results.ts';
 
@@ -52,12 +52,6 @@ async function copy(prepare?: (root: string) => Promise<void> | void): Promise<s
   await prepare?.(root);
   await addUserWork(root);
   return root;
-}
-
-/** Resolves every conflict block in `file` by keeping the patch's side (as test/e2e-rebase.test.ts does). */
-function takePatchSide(file: string): void {
-  const text = fs.readFileSync(file, 'utf8');
-  fs.writeFileSync(file, text.replace(/<<<<<<< [^\n]*\n[\s\S]*?\n?=======\n([\s\S]*?)>>>>>>> [^\n]*\n/g, '$1'));
 }
 
 async function json<T>(root: string, args: string[], code: number): Promise<T> {

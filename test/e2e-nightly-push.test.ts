@@ -8,49 +8,17 @@
  * leaves the branch as it is.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { projectRoot, realUpstream, scratchProject } from './helpers/real-upstream.ts';
 import type { BuildResult, NightlyResult, RebaseResult, VerifyResult } from '../src/results.ts';
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-nightly-push-'));
-const clone = path.join(scratch, 'project');
+const { scratch, clone, setUp, run, json, git, finishRebase } = scratchProject('mlmd-remote-nightly-push-');
 const bare = path.join(scratch, 'remote.git');
-const cache = path.join(projectRoot, '.cache');
 const BRANCH = 'mlmd-remote/upstream-v1.16.0';
 /** Keep pr.md and issue.md of the run here (MLMD_REMOTE_KEEP_REPORTS=<dir>), to read them afterwards. */
 const keep = process.env['MLMD_REMOTE_KEEP_REPORTS'];
-
-function run(args: string[], cwd = clone) {
-  return spawnSync(process.execPath, [path.join(cwd, 'bin', 'mlmd-remote.js'), ...args], {
-    cwd,
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-    // Share venvs and bazel's cache with this checkout (tests run one at a time).
-    env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache },
-  });
-}
-
-function json<T>(args: string[], expectStatus = 0, cwd = clone): T {
-  const res = run([...args, '--json'], cwd);
-  assert.equal(res.status, expectStatus, `mlmd-remote ${args.join(' ')} exited ${res.status}:\n${res.stderr.slice(-4000)}`);
-  return JSON.parse(res.stdout) as T;
-}
-
-function git(args: string[], cwd = clone): string {
-  const res = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@invalid', ...args], { cwd, encoding: 'utf8' });
-  assert.equal(res.status, 0, `git ${args.join(' ')}: ${res.stderr}`);
-  return res.stdout;
-}
-
-/** Resolves every conflict block in `file` by keeping the patch's side. */
-function takePatchSide(file: string): void {
-  const text = fs.readFileSync(file, 'utf8');
-  fs.writeFileSync(file, text.replace(/<<<<<<< [^\n]*\n[\s\S]*?\n?=======\n([\s\S]*?)>>>>>>> [^\n]*\n/g, '$1'));
-}
 
 function keepReport(file: string, as: string): void {
   if (keep) fs.copyFileSync(file, path.join(keep, as));
@@ -62,11 +30,8 @@ describe('nightly --push on real upstream', { timeout: 50 * 60_000 }, async () =
 
   before(() => {
     if (skip) return;
-    git(['clone', '--quiet', projectRoot, clone], scratch);
-    fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(clone, 'node_modules'));
     git(['init', '--quiet', '--bare', bare], scratch);
-    const res = run(['sync', '--upstream-url', upstream.url]);
-    assert.equal(res.status, 0, res.stderr);
+    setUp(upstream.url);
   });
   after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -90,15 +55,7 @@ describe('nightly --push on real upstream', { timeout: 50 * 60_000 }, async () =
   });
 
   it('in the clone rebased onto v1.15.0, --tag v1.16.0 pushes the branch, writes pr.md (exit 10), and its build and verify pass in a fresh clone', { skip, timeout: 40 * 60_000 }, () => {
-    let r = json<RebaseResult>(['rebase', 'v1.15.0'], 4);
-    for (let round = 0; r.status === 'stopped' && round < 10; round++) {
-      const conflicted = r.patches.find((p) => p.status === 'conflicted')!;
-      for (const f of conflicted.conflict!.files) takePatchSide(path.join(clone, 'upstream', f.path));
-      git(['add', '--', ...conflicted.conflict!.files.map((f) => f.path)], path.join(clone, 'upstream'));
-      const res = run(['rebase', '--continue', '--json']);
-      assert.ok(res.status === 0 || res.status === 4, res.stderr);
-      r = JSON.parse(res.stdout) as RebaseResult;
-    }
+    const { result: r } = finishRebase(json<RebaseResult>(['rebase', 'v1.15.0'], 4));
     assert.equal(r.status, 'done');
     git(['add', 'mlmd-remote.json', 'WORKSPACE.patch', 'patches']);
     git(['commit', '--quiet', '-m', 'Move to upstream v1.15.0']);

@@ -6,45 +6,13 @@
  * v1.16.0, and the resulting series builds a wheel that passes verify.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { projectRoot, realUpstream } from './helpers/real-upstream.ts';
+import { realUpstream, scratchProject } from './helpers/real-upstream.ts';
 import type { BuildResult, CheckResult, RebaseResult, VerifyResult } from '../src/results.ts';
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mlmd-remote-rebase-'));
-const clone = path.join(scratch, 'project');
-const cache = path.join(projectRoot, '.cache');
-
-function run(args: string[], cwd = clone) {
-  return spawnSync(process.execPath, [path.join(cwd, 'bin', 'mlmd-remote.js'), ...args], {
-    cwd,
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-    // Share venvs and bazel's cache with the main checkout (tests run one at a time).
-    env: { ...process.env, MLMD_REMOTE_CACHE_DIR: cache },
-  });
-}
-
-function json<T>(args: string[], expectStatus = 0): T {
-  const res = run([...args, '--json']);
-  assert.equal(res.status, expectStatus, `mlmd-remote ${args.join(' ')} exited ${res.status}:\n${res.stderr.slice(-3000)}`);
-  return JSON.parse(res.stdout) as T;
-}
-
-function git(args: string[], cwd = clone): string {
-  const res = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@invalid', ...args], { cwd, encoding: 'utf8' });
-  assert.equal(res.status, 0, `git ${args.join(' ')}: ${res.stderr}`);
-  return res.stdout;
-}
-
-/** Resolves every conflict block in `file` by keeping the patch's side. */
-function takePatchSide(file: string): void {
-  const text = fs.readFileSync(file, 'utf8');
-  fs.writeFileSync(file, text.replace(/<<<<<<< [^\n]*\n[\s\S]*?\n?=======\n([\s\S]*?)>>>>>>> [^\n]*\n/g, '$1'));
-}
+const { scratch, clone, setUp, run, json, git, finishRebase } = scratchProject('mlmd-remote-rebase-');
 
 function snapshot(): Record<string, string> {
   const files = ['mlmd-remote.json', 'WORKSPACE.patch', ...fs.readdirSync(path.join(clone, 'patches')).map((n) => `patches/${n}`)];
@@ -63,10 +31,7 @@ describe('rebasing the real series', async () => {
 
   before(() => {
     if (skip) return;
-    git(['clone', '--quiet', projectRoot, clone], scratch);
-    fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(clone, 'node_modules'));
-    const res = run(['sync', '--upstream-url', upstream.url]);
-    assert.equal(res.status, 0, res.stderr);
+    setUp(upstream.url);
   });
   after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
@@ -94,17 +59,7 @@ describe('rebasing the real series', async () => {
   });
 
   it('goes to v1.15.0 by resolving each conflict and continuing, then to v1.16.0', { skip }, () => {
-    let r = json<RebaseResult>(['rebase', 'v1.15.0'], 4);
-    const seen: Record<string, string[]> = {};
-    for (let round = 0; r.status === 'stopped' && round < 10; round++) {
-      const conflicted = r.patches.find((p) => p.status === 'conflicted')!;
-      seen[conflicted.name] = conflicted.conflict!.files.map((f) => f.path);
-      for (const f of conflicted.conflict!.files) takePatchSide(path.join(clone, 'upstream', f.path));
-      git(['add', '--', ...conflicted.conflict!.files.map((f) => f.path)], path.join(clone, 'upstream'));
-      const res = run(['rebase', '--continue', '--json']);
-      assert.ok(res.status === 0 || res.status === 4, res.stderr);
-      r = JSON.parse(res.stdout) as RebaseResult;
-    }
+    const { result: r, conflicts: seen } = finishRebase(json<RebaseResult>(['rebase', 'v1.15.0'], 4));
     assert.equal(r.status, 'done');
     assert.deepEqual(seen, {
       'WORKSPACE.patch': ['WORKSPACE'],

@@ -13,6 +13,7 @@ import { CommandFailedError, processRunner } from '../src/exec.ts';
 import { hermeticGit } from '../src/git.ts';
 import { stderrLogger } from '../src/log.ts';
 import { cleanupFixtures, git, makeRepo, rejection, tempDir, withEnv } from './helpers/fixtures.ts';
+import { leftRunning, srcModule } from './helpers/interrupt.ts';
 
 after(cleanupFixtures);
 
@@ -96,28 +97,14 @@ describe('hermetic git', () => {
 
   it('is stopped, with what it started, by an interrupted run (as cli.ts does on Ctrl-C)', { timeout: 60_000 }, () => {
     const marker = `sleep 97.${process.pid}`;
-    const src = (f: string) => JSON.stringify(pathToFileURL(path.join(import.meta.dirname, '..', 'src', f)).href);
-    const script = `
-      const { killRunningProcesses, processRunner } = await import(${src('exec.ts')});
-      const { hermeticGit } = await import(${src('git.ts')});
-      void hermeticGit(processRunner())(process.cwd(), ['ls-remote', 'ssh://example.invalid/x'], { allowFailure: true, env: { GIT_SSH_COMMAND: '${marker} #' } });
-      const { execSync } = await import('node:child_process');
-      for (let i = 0; i < 100; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        try { execSync("pgrep -f '${marker}'"); break; } catch {}
-      }
-      killRunningProcesses('SIGTERM');
-      process.exit(130);
-    `;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: tempDir('interrupted'), encoding: 'utf8', timeout: 30_000 });
-    assert.equal(run.status, 130, run.stderr);
-    let left = '';
-    for (let i = 0; i < 40; i++) {
-      left = spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim();
-      if (!left) break;
-      spawnSync('sleep', ['0.05']);
-    }
-    if (left) for (const pid of left.split('\n')) spawnSync('kill', ['-9', pid]);
+    const left = leftRunning({
+      marker,
+      cwd: tempDir('interrupted'),
+      start: `
+      const { processRunner } = await import(${srcModule('exec.ts')});
+      const { hermeticGit } = await import(${srcModule('git.ts')});
+      void hermeticGit(processRunner())(process.cwd(), ['ls-remote', 'ssh://example.invalid/x'], { allowFailure: true, env: { GIT_SSH_COMMAND: '${marker} #' } });`,
+    });
     assert.equal(left, '', 'no process of the interrupted run is left');
   });
 });

@@ -1,12 +1,9 @@
 import type { Project } from '../config.js';
 import { applySeries } from '../apply-series.js';
-import { readSeries } from '../series.js';
-import { requireCheckout } from '../checkout.js';
-import { readPin } from '../pin.js';
+import { pinnedCheckout } from '../checkout.js';
 import { checkoutTree, claimCheckout, describeState, inspectUpstream } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { beginIntent, recoverInterrupted } from '../interrupted.js';
-import { checkPinnedTagIfGiven } from './sync.js';
 import type { ApplyCommandResult } from '../results.js';
 import { defineCommand, FORCE_OPTION, MARKDOWN_OPTION, UPSTREAM_URL_CHECK_OPTION } from '../command.js';
 import { ExitCode } from '../errors.js';
@@ -25,10 +22,7 @@ export interface ApplyOptions {
 export async function apply(opts: ApplyOptions, deps: Deps): Promise<ApplyCommandResult> {
   const { project } = opts;
   const { git, log } = deps;
-  const pin = await readPin(project, git);
-  await requireCheckout(project, deps, pin.commit);
-  await checkPinnedTagIfGiven(project, deps, pin, opts.url);
-  const series = readSeries(project);
+  const { pin, series } = await pinnedCheckout(project, deps, opts.url);
   const step = log.step(`${opts.check ? 'Check' : 'Apply'} ${series.patches.length} patches on ${pin.tag}`);
   const result = await applySeries({
     git,

@@ -1,12 +1,9 @@
 import type { Project } from '../config.js';
 import { planChangesNothing, planExport } from '../export.js';
 import { applySeries, type PatchApplyReport } from '../apply-series.js';
-import { readSeries } from '../series.js';
-import { readPin } from '../pin.js';
 import { amPatches, scratchClone } from '../workbranch.js';
-import { requireCheckout } from '../checkout.js';
+import { pinnedCheckout } from '../checkout.js';
 import type { Deps } from './deps.js';
-import { checkPinnedTagIfGiven } from './sync.js';
 import { summarizePlan } from './export.js';
 import type { CheckResult, ExportResult } from '../results.js';
 import { defineCommand, UPSTREAM_URL_CHECK_OPTION } from '../command.js';
@@ -20,10 +17,7 @@ import { renderCheck } from '../render/series.js';
 export async function check(opts: { project: Project; url?: string }, deps: Deps): Promise<CheckResult> {
   const { project } = opts;
   const { git, log } = deps;
-  const pin = await readPin(project, git);
-  await requireCheckout(project, deps, pin.commit);
-  await checkPinnedTagIfGiven(project, deps, pin, opts.url);
-  const series = readSeries(project);
+  const { pin, series } = await pinnedCheckout(project, deps, opts.url);
   const problems: string[] = [];
   let step = log.step(`Apply ${series.patches.length} patches to ${pin.tag}`);
   const applied = await applySeries({ git, repoDir: project.upstreamDir, baseCommit: pin.commit, patches: series.patches });

@@ -1,6 +1,6 @@
 import type { Project } from '../config.js';
 import { MlmdError } from '../errors.js';
-import { readPin, redactUrl, upstreamUrl, upstreamUrlSource, verifyTag, type Pin } from '../pin.js';
+import { checkPinnedTag, readPin, redactUrl, upstreamUrl } from '../pin.js';
 import { checkoutTree, describeState, hasCheckout, hasCommit, claimCheckout } from '../upstream.js';
 import type { Deps } from './deps.js';
 import { upstreamState } from '../checkout.js';
@@ -13,29 +13,6 @@ export interface SyncOptions {
   project: Project;
   url?: string;
   force?: boolean;
-}
-
-/** Checks that the pinned tag still names the pinned commit at upstream (the URL given, or else mlmd-remote.json's). */
-export async function checkPinnedTag(project: Project, deps: Deps, pin: Pin, override?: string): Promise<void> {
-  const url = upstreamUrl(project, override);
-  const step = deps.log.step(`Check that ${pin.tag} still names ${pin.commit.slice(0, 12)} at ${redactUrl(url)}`);
-  try {
-    await verifyTag(deps.git, project.root, url, pin, override);
-  } catch (err) {
-    step.fail();
-    throw err;
-  }
-  step.done();
-}
-
-/**
- * Commands that read upstream only through upstream/ check the tag only when
- * a URL is given (--upstream-url or MLMD_REMOTE_UPSTREAM_URL): then it runs.
- */
-export async function checkPinnedTagIfGiven(project: Project, deps: Deps, pin: Pin, override?: string): Promise<boolean> {
-  if (upstreamUrlSource(override) === 'config') return false;
-  await checkPinnedTag(project, deps, pin, override);
-  return true;
 }
 
 /** Brings upstream/ to the pinned commit, after checking that the tag still names it. */

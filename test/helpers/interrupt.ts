@@ -10,13 +10,17 @@
  * tree, refs and stashes, the rebase in progress (if any), and the
  * maintainer's own files (an untracked file in the superproject, an ignored
  * one and a branch of their own in upstream/), which nothing may touch.
+ *
+ * Below it, `leftRunning`: what an interrupted run leaves running of the
+ * processes it started, for the exec.ts and git.ts tests.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { git } from './fixtures.ts';
 import { cliPath, runCli, type CliRun } from './hints.ts';
 
@@ -253,4 +257,40 @@ export function describeLoop(reports: readonly LoopReport[]): string {
   });
   const total = reports.reduce((n, r) => n + r.points + r.gitPoints, 0);
   return `interrupt loop: ${reports.length} command(s), ${total} interrupt point(s)\n${lines.join('\n')}`;
+}
+
+/** A module of src/ as an import() specifier for code run in a child node (a JSON string). */
+export function srcModule(file: string): string {
+  return JSON.stringify(pathToFileURL(path.join(import.meta.dirname, '..', '..', 'src', file)).href);
+}
+
+/**
+ * Runs `start` (module code for a child node: it starts a process whose
+ * command line holds `marker`) in a run that is then interrupted as cli.ts
+ * does on Ctrl-C: once pgrep sees `marker`, killRunningProcesses and an
+ * immediate exit 130. Returns the pids of `marker` still running afterwards,
+ * '' when none (waiting up to 2 s for them to go; any left are killed).
+ */
+export function leftRunning(opts: { start: string; marker: string; cwd?: string }): string {
+  const script = `
+      const { killRunningProcesses } = await import(${srcModule('exec.ts')});
+      ${opts.start}
+      const { execSync } = await import('node:child_process');
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        try { execSync("pgrep -f '${opts.marker}'"); break; } catch {}
+      }
+      killRunningProcesses('SIGTERM');
+      process.exit(130);
+    `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: opts.cwd, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 130, run.stderr);
+  let left = '';
+  for (let i = 0; i < 40; i++) {
+    left = spawnSync('pgrep', ['-f', opts.marker], { encoding: 'utf8' }).stdout.trim();
+    if (!left) break;
+    spawnSync('sleep', ['0.05']);
+  }
+  if (left) for (const pid of left.split('\n')) spawnSync('kill', ['-9', pid]);
+  return left;
 }

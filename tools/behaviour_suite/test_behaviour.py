@@ -314,6 +314,27 @@ def test_artifacts_put_get_update(store, uniq):
         store.put_artifacts([pb.Artifact(id=987654321, type_id=type_id)])
 
 
+def put_two_and_read_back(store, noun, type_name, first, second):
+    """Puts `first` (whose external_id is "<type_name>-ext-1") and `second`,
+    nodes of type `type_name`, with put_<noun>s, and checks the reads by id,
+    by type, by type and a missing name, and by external id; returns the ids
+    and the two nodes as stored."""
+    ids = getattr(store, f"put_{noun}s")([first, second])
+    assert len(ids) == 2 and ids[0] != ids[1]
+
+    got_first, got_second = by_id(getattr(store, f"get_{noun}s_by_id")(ids))
+    exp_first = stored(first, got_first, type_name)
+    exp_second = stored(second, got_second, type_name)
+    assert (got_first, got_second) == (exp_first, exp_second)
+    assert by_id(getattr(store, f"get_{noun}s_by_type")(type_name)) == [
+        exp_first, exp_second]
+    assert getattr(store, f"get_{noun}_by_type_and_name")(type_name,
+                                                          "nope") is None
+    assert getattr(store, f"get_{noun}s_by_external_ids")(
+        [f"{type_name}-ext-1"]) == [exp_first]
+    return ids, exp_first, exp_second
+
+
 def test_executions_put_get_update(store, uniq):
     type_name = uniq("execution-type")
     etype = pb.ExecutionType(name=type_name)
@@ -326,19 +347,9 @@ def test_executions_put_get_update(store, uniq):
     first.properties["step"].int_value = 1
     first.custom_properties["note"].string_value = "started"
     second = pb.Execution(type_id=type_id, last_known_state=pb.Execution.NEW)
-    ids = store.put_executions([first, second])
-    assert len(ids) == 2 and ids[0] != ids[1]
-
-    got_first, got_second = by_id(store.get_executions_by_id(ids))
-    exp_first = stored(first, got_first, type_name)
-    exp_second = stored(second, got_second, type_name)
-    assert (got_first, got_second) == (exp_first, exp_second)
-    assert by_id(store.get_executions_by_type(type_name)) == [exp_first,
-                                                              exp_second]
+    ids, exp_first, exp_second = put_two_and_read_back(
+        store, "execution", type_name, first, second)
     assert store.get_execution_by_type_and_name(type_name, "run-1") == exp_first
-    assert store.get_execution_by_type_and_name(type_name, "nope") is None
-    assert store.get_executions_by_external_ids(
-        [f"{type_name}-ext-1"]) == [exp_first]
     assert store.get_executions_by_id([987654321]) == []
 
     update = pb.Execution(id=ids[0], type_id=type_id, name="run-1",
@@ -365,19 +376,9 @@ def test_contexts_put_get_update(store, uniq):
     first.properties["owner"].string_value = "alice"
     first.custom_properties["rank"].int_value = 1
     second = pb.Context(type_id=type_id, name="ctx-2")
-    ids = store.put_contexts([first, second])
-    assert len(ids) == 2 and ids[0] != ids[1]
-
-    got_first, got_second = by_id(store.get_contexts_by_id(ids))
-    exp_first = stored(first, got_first, type_name)
-    exp_second = stored(second, got_second, type_name)
-    assert (got_first, got_second) == (exp_first, exp_second)
-    assert by_id(store.get_contexts_by_type(type_name)) == [exp_first,
-                                                            exp_second]
+    ids, exp_first, exp_second = put_two_and_read_back(
+        store, "context", type_name, first, second)
     assert store.get_context_by_type_and_name(type_name, "ctx-2") == exp_second
-    assert store.get_context_by_type_and_name(type_name, "nope") is None
-    assert store.get_contexts_by_external_ids(
-        [f"{type_name}-ext-1"]) == [exp_first]
 
     update = pb.Context(id=ids[1], type_id=type_id, name="ctx-2-renamed")
     update.properties["owner"].string_value = "bob"
