@@ -25,6 +25,9 @@ const ProjectConfigSchema = z.object({
     .refine((p) => 'default' in p, { message: 'needs a "default" profile' }),
 });
 
+/** The pin's fields of mlmd-remote.json, every other field kept as it is (in the order of the file, url first), for a rewrite of the pin or a revision of any layout. */
+export const PinFieldsSchema = z.looseObject({ upstream: z.looseObject({ url: z.string().optional(), tag: z.string(), commit: z.string() }) });
+
 export type ProjectConfig = z.infer<typeof ProjectConfigSchema>;
 export type BuildProfile = ProjectConfig['profiles'][string];
 export type ToolchainKind = ProjectConfig['toolchain']['default'];

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
-import type { Project } from '../config.js';
+import { CONFIG_FILE, PinFieldsSchema, type Project } from '../config.js';
+import { readJsonFile } from '../json-file.js';
 import { MlmdError, PatchError, RefusedError, UsageError } from '../errors.js';
 import { planChangesNothing, planExport, writeExport } from '../export.js';
 import { recoverInterrupted, removeLeftovers } from '../interrupted.js';
@@ -142,7 +143,7 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
     });
   }
   writeExport(plan, project);
-  const config = JSON.parse(fs.readFileSync(project.configPath, 'utf8')) as { upstream: { tag: string; commit: string } };
+  const config = readJsonFile(project.configPath, PinFieldsSchema, project.configPath, (m) => new UsageError(m, `restore it with git checkout HEAD -- ${CONFIG_FILE}, then mlmd-remote rebase --continue`));
   config.upstream.tag = state.to.tag;
   config.upstream.commit = state.to.commit;
   writeFileAtomic(project.configPath, `${JSON.stringify(config, null, 2)}\n`);

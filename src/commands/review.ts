@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { CONFIG_FILE, type Project } from '../config.js';
+import { CONFIG_FILE, PinFieldsSchema, type Project } from '../config.js';
 import { UsageError } from '../errors.js';
 import type { Git } from '../git.js';
 import { reviewSeries, type ReviewResult, type SeriesAtRevision } from '../review.js';
@@ -8,9 +7,6 @@ import { parseSeriesList } from '../series.js';
 import type { Deps } from './deps.js';
 import { defineCommand } from '../command.js';
 import { renderReview, renderReviewMarkdown } from '../render/series.js';
-
-/** What review needs of mlmd-remote.json at any revision, older layouts included: the pin. */
-const PinAtRevisionSchema = z.looseObject({ upstream: z.looseObject({ tag: z.string(), commit: z.string() }) });
 
 /** The first patch of a series written before patches at the root had a line of their own. */
 const LEGACY_FIRST_PATCH = 'WORKSPACE.patch';
@@ -22,7 +18,7 @@ export async function seriesAt(git: Git, root: string, rev: string): Promise<Ser
     if (!res.ok) throw new UsageError(`${rev} has no ${file}`, 'give revisions of this repository, e.g. --base origin/main --head HEAD');
     return res.stdout;
   };
-  const config = parseJson(await show(CONFIG_FILE), PinAtRevisionSchema, `${CONFIG_FILE} at ${rev}`, (m) => new UsageError(m, 'give revisions of this repository that hold a valid series, e.g. --base origin/main --head HEAD'));
+  const config = parseJson(await show(CONFIG_FILE), PinFieldsSchema, `${CONFIG_FILE} at ${rev}`, (m) => new UsageError(m, 'give revisions of this repository that hold a valid series, e.g. --base origin/main --head HEAD'));
   const entries = parseSeriesList(await show('patches/series'), `patches/series at ${rev}`);
   // Before patches at the root were listed as ../NAME, WORKSPACE.patch applied first without a line.
   if (entries.every((e) => e.path.startsWith('patches/')) && (await git(root, ['cat-file', '-e', `${rev}:${LEGACY_FIRST_PATCH}`], { allowFailure: true })).ok) {
