@@ -279,6 +279,9 @@ export interface MatrixResult {
   ok: boolean;
   wheel: { name: string; sha256: string };
   server: string;
+  /** Where the server stores (sqlite unless verify --matrix --backend), and the database's version. */
+  backend: 'sqlite' | 'mysql' | 'postgresql';
+  database?: string;
   python: string;
   rows: MatrixRowResult[];
   /** Where the declared ranges and the tested ones disagree (must be empty). */

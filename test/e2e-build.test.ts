@@ -375,6 +375,19 @@ describe('the wheel built from real upstream', async () => {
     });
   }
 
+  it('passes a row of the dependency matrix on PostgreSQL (verify --matrix --backend), and says so', { skip: skip || databaseSkip('postgresql'), timeout: 15 * 60_000 }, () => {
+    const res = mlmdRemote(['verify', first.wheel.path, '--matrix', '--row', 'lowest declared', '--backend', 'postgresql', '--json']);
+    assert.ok(res.stdout.trim(), res.stderr.slice(-3000));
+    const matrix = JSON.parse(res.stdout) as MatrixResult;
+    assert.deepEqual(matrix.rows.map((r) => [r.name, r.ok, r.failures]), [['lowest declared', true, []]]);
+    assert.equal(res.status, 0, res.stderr.slice(-3000));
+    assert.equal(matrix.backend, 'postgresql');
+    assert.match(matrix.database!, /^PostgreSQL \d+/);
+    assert.match(matrix.server, / on PostgreSQL /);
+    assert.ok(matrix.rows[0]!.passed >= 30, `${matrix.rows[0]!.passed} behaviour tests passed`);
+    assert.deepEqual(databaseLeftovers(), []);
+  });
+
   it('passes verify --server container --backend mysql: the image\'s config file points at a throw-away MariaDB', { skip: skip || containerSkip() || databaseSkip('mysql'), timeout: 20 * 60_000 }, () => {
     const res = mlmdRemote(['verify', first.wheel.path, '--server', 'container', '--image', ensureLocalImage(), '--backend', 'mysql', '--json']);
     assert.equal(res.status, 0, res.stderr.slice(-3000));
@@ -442,6 +455,7 @@ describe('the wheel built from real upstream', async () => {
     assert.deepEqual(matrix.drift, []);
     assert.deepEqual(matrix.rows.map((r) => [r.name, r.ok]), [['lowest declared', true], ['newest', true]]);
     assert.equal(matrix.rows[0]!.installed['protobuf'], '3.20.3');
+    assert.equal(matrix.backend, 'sqlite');
   });
 
   it('installs with pip into a fresh venv and imports with no native module', { skip }, async () => {

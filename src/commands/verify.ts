@@ -10,8 +10,8 @@ import { defaultImage, startContainerServer } from '../container.js';
 import { startHelperServers, type HelperServers } from '../helper-servers.js';
 import { SERVER_PLATFORM, startReferenceServer, type ReferenceChoice } from '../reference-server.js';
 import { externalServer, type ServerHandle } from '../server-handle.js';
-import { declaredRequirements, rangeDrift, readMatrix } from '../matrix.js';
-import { runBehaviourSuite, runSuiteIn, withSuiteVenv, type SuiteResult, type SuiteVenv } from '../behaviour-suite.js';
+import { verifyMatrix } from '../verify-matrix.js';
+import { runSuiteIn, withSuiteVenv, type SuiteResult, type SuiteVenv } from '../behaviour-suite.js';
 import { coInstallCheck, coInstallSuite, type CoInstallResult } from '../co-install.js';
 import { staticChecks, wheelContentsCheck, type Check } from '../static-checks.js';
 import { hasCheckout, hasCommit } from '../upstream.js';
@@ -22,7 +22,7 @@ import { inspectWheel, sha256File, upstreamVersionOf, wheelUpstreamVersion } fro
 import { runOnPlatform, type PlatformRun } from '../platform.js';
 import type { Deps } from './deps.js';
 import { BACKENDS, startDatabase, type Backend, type DatabaseServer } from '../databases.js';
-import type { MatrixResult, MatrixRowResult, ServerMode, StepTiming, VerifyResult } from '../results.js';
+import type { MatrixResult, ServerMode, StepTiming, VerifyResult } from '../results.js';
 import { defineCommand, MARKDOWN_OPTION, REFERENCE_OPTION } from '../command.js';
 import { ExitCode } from '../errors.js';
 import { parsePlatform, PLATFORMS, type PlatformName } from '../platforms.js';
@@ -63,7 +63,7 @@ export function wheelUpstreamCommit(project: Project, wheelPath: string, sha256:
 
 /** Why upstream's tests cannot be read for this wheel, or null when they can. */
 async function upstreamTestsUnavailable(project: Project, git: Deps['git'], commit: string | null, wheelName: string): Promise<string | null> {
-  if (!commit) return `cannot tell which upstream commit ${wheelName} was built from (no ${wheelName}.provenance.json beside it, and its version is not the pin's)`;
+  if (!commit) return `cannot tell which upstream commit ${wheelName} was built from (no readable, matching ${wheelName}.provenance.json beside it, and its version is not the pin's)`;
   if (!hasCheckout(project.upstreamDir)) return "upstream/ is not checked out, so upstream's test files cannot be read: run mlmd-remote sync";
   if (!(await hasCommit(git, project.upstreamDir, commit))) return `upstream/ does not have the wheel's commit ${commit}: git -C upstream fetch origin ${commit}`;
   return null;
@@ -214,51 +214,6 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
   return result;
 }
 
-/** The behaviour suite once per row of tools/verify/matrix.json, against one reference server. */
-export async function verifyMatrix(opts: { project: Project; wheel?: string; python?: string; rows?: string[]; reference?: ReferenceChoice }, deps: Deps): Promise<MatrixResult> {
-  const { project } = opts;
-  const { runner, log } = deps;
-  const wheelPath = resolveWheel(project, opts.wheel);
-  const python = await findPython(runner, opts.python);
-  const spec = readMatrix(project);
-  const rows = opts.rows?.length ? spec.rows.filter((r) => opts.rows!.includes(r.name)) : spec.rows;
-  const scratch = scratchDir('matrix-server', project.cacheDir);
-  const dataDir = scratch.dir;
-  const step = log.step('Start the reference server, and a slow, a TLS and a mutual-TLS one');
-  const reference = { project, runner, log, python, mlmdVersion: wheelUpstreamVersion(wheelPath), reference: opts.reference, progress: (l: string) => step.progress(l) };
-  let server: ServerHandle | undefined;
-  let helpers: HelperServers | undefined;
-  const results: MatrixRowResult[] = [];
-  try {
-    server = await startReferenceServer({ ...reference, dataDir: path.join(dataDir, 'main') });
-    helpers = await startHelperServers({ ...reference, reference: server.note ? 'native' : opts.reference }, dataDir);
-    step.done(server.description);
-    for (const row of rows) {
-      const rowStep = log.step(`Matrix row "${row.name}" (${Object.entries(row.pins).map(([k, v]) => `${k}==${v}`).join(' ') || 'newest allowed'})`);
-      const suite = await runBehaviourSuite({ project, runner, python, wheelPath, server, helperEnv: helpers.env, constraints: Object.entries(row.pins).map(([k, v]) => `${k}==${v}`), step: rowStep });
-      const ok = suite.failed === 0 && suite.total > 0;
-      if (ok) rowStep.done(`${suite.passed} passed`);
-      else rowStep.fail(`${suite.failed} failed`);
-      results.push({ name: row.name, pins: row.pins, installed: suite.installed, passed: suite.passed, failed: suite.failed, skipped: suite.skipped, total: suite.total, ok, durationMs: suite.durationMs, failures: suite.failures });
-    }
-  } finally {
-    await helpers?.stop();
-    await server?.stop();
-    scratch.dispose();
-  }
-  const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
-  const drift = rangeDrift(declaredRequirements(setupPatch), spec, Object.fromEntries(results.map((r) => [r.name, r.installed])));
-  return {
-    schemaVersion: 1,
-    ok: results.every((r) => r.ok) && drift.length === 0,
-    wheel: { name: path.basename(wheelPath), sha256: sha256File(wheelPath) },
-    server: server!.note ? `${server!.description} (${server!.note})` : server!.description,
-    python: python.version,
-    rows: results,
-    drift,
-  };
-}
-
 /** One command, two results: a verify report, or with --matrix one row per dependency set. */
 export const definition = defineCommand({
   command: 'verify [wheel]',
@@ -283,7 +238,7 @@ export const definition = defineCommand({
   label: (a) => (a.matrix ? 'verify --matrix' : 'verify'),
   run: async (a, project, deps): Promise<VerifyResult | MatrixResult> =>
     a.matrix
-      ? verifyMatrix({ project, wheel: a.wheel, python: a.python, rows: a.row, reference: a.reference }, deps)
+      ? verifyMatrix({ project, wheel: a.wheel, python: a.python, rows: a.row, reference: a.reference, backend: a.backend }, deps)
       : verify({ project, wheel: a.wheel, server: a.server, serverAddress: a.serverAddress, image: a.image, reference: a.reference, python: a.python, platforms: a.platform?.map(parsePlatform), allowSkips: a.allowSkip, backend: a.backend }, deps),
   render: (r, a) => {
     if ('rows' in r) return a.markdown ? renderMatrixMarkdown(r) : renderMatrix(r);
