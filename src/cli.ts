@@ -87,7 +87,7 @@ async function run<A, R>(def: CommandDefinition<A, R>, a: ArgumentsCamelCase<A> 
     : await withLock(p.cacheDir, name, async (stale) => {
         if (stale) deps.log.warn(`an earlier run (${stale.command}, pid ${stale.pid}) was interrupted; its lock was released`);
         return def.run(a, p, deps);
-      });
+      }, p.root);
   emit(a, result, def.render(result, a));
   exitCode = def.exitCode?.(result, a) ?? ExitCode.ok;
 }

@@ -1,7 +1,9 @@
 /**
- * One mutating run at a time per checkout. The lock is a directory holding
- * the owner's pid; a lock whose owner is gone is taken over (the run before
- * was killed) and reported.
+ * One mutating run at a time per cache directory: the checkout's .cache, or
+ * MLMD_REMOTE_CACHE_DIR, which checkouts that set it share (with its scratch
+ * trees). The lock is a directory holding the owner's pid and checkout; a
+ * lock whose owner is gone is taken over (the run before was killed) and
+ * reported.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,7 +16,7 @@ import { z } from 'zod';
  * be seen as the owner. A positive pid only: probing pid 0 or -1 would ask
  * about our own process group or every process, and find one alive.
  */
-const LockInfoSchema = z.object({ pid: z.number().int().positive(), command: z.string(), since: z.string() });
+const LockInfoSchema = z.object({ pid: z.number().int().positive(), command: z.string(), since: z.string(), root: z.string().optional() });
 export type LockInfo = z.infer<typeof LockInfoSchema>;
 
 export function alive(pid: number): boolean {
@@ -26,7 +28,7 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function withLock<T>(cacheDir: string, command: string, fn: (staleOwner: LockInfo | null) => Promise<T>): Promise<T> {
+export async function withLock<T>(cacheDir: string, command: string, fn: (staleOwner: LockInfo | null) => Promise<T>, root?: string): Promise<T> {
   const dir = path.join(cacheDir, 'lock');
   const owner = path.join(dir, 'owner.json');
   fs.mkdirSync(cacheDir, { recursive: true });
@@ -52,7 +54,8 @@ export async function withLock<T>(cacheDir: string, command: string, fn: (staleO
         if (age < 10_000) throw new RefusedError('another mlmd-remote run is starting in this checkout', 'wait for it to finish, then try again');
       }
       if (info && alive(info.pid)) {
-        throw new RefusedError(`another mlmd-remote run (${info.command}, pid ${info.pid}, since ${info.since}) is working in this checkout`, `wait for it to finish; if it hangs, stop it (kill ${info.pid})`);
+        const where = !info.root || info.root === root ? 'in this checkout' : `in ${info.root}, which shares the cache ${cacheDir} (MLMD_REMOTE_CACHE_DIR) with this checkout`;
+        throw new RefusedError(`another mlmd-remote run (${info.command}, pid ${info.pid}, since ${info.since}) is working ${where}`, `wait for it to finish; if it hangs, stop it (kill ${info.pid})`);
       }
       // Move the stale lock aside atomically: of two runs doing this, one wins the rename.
       const aside = `${dir}.stale-${process.pid}-${attempt}`;
@@ -65,7 +68,7 @@ export async function withLock<T>(cacheDir: string, command: string, fn: (staleO
       }
     }
   }
-  fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() }));
+  fs.writeFileSync(owner, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString(), ...(root ? { root } : {}) }));
   // Also released when the process exits early (Ctrl-C handled in cli.ts).
   const release = () => fs.rmSync(dir, { recursive: true, force: true });
   process.once('exit', release);

@@ -66,6 +66,11 @@ describe('withLock', () => {
       assert.equal(err.hint, `wait for it to finish; if it hangs, stop it (kill ${child.pid})`);
       assert.equal(ran, false);
       assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'owner.json'), 'utf8')), info, 'the live owner keeps its lock');
+      // A run of another checkout that shares the cache (MLMD_REMOTE_CACHE_DIR) is named as such.
+      writeOwner(cache, { ...info, root: '/elsewhere/checkout' });
+      const shared = await rejection(() => withLock(cache, 'sync', async () => { ran = true; }, '/this/checkout'));
+      assert.equal(shared.message, `another mlmd-remote run (build, pid ${child.pid}, since 2026-01-01T00:00:00.000Z) is working in /elsewhere/checkout, which shares the cache ${cache} (MLMD_REMOTE_CACHE_DIR) with this checkout`);
+      assert.equal(ran, false);
     } finally {
       child?.kill();
     }
