@@ -7,7 +7,7 @@ import type { Git } from './git.js';
 import type { Logger } from './log.js';
 import { applySeries } from './apply-series.js';
 import { checkPinnedTagIfGiven, readPin, type Pin } from './pin.js';
-import { readSeries, type Series } from './series.js';
+import { readSeries, readSeriesList, requireRootPatchesListed, type Series, type SeriesEntry } from './series.js';
 import { hasCheckout, hasCommit, inspectUpstream, type UpstreamState } from './upstream.js';
 
 export async function requireCheckout(project: Project, deps: { git: Git }, commit: string): Promise<void> {
@@ -35,6 +35,14 @@ export async function pinnedCheckout(project: Project, deps: { git: Git; log: Lo
  */
 export async function upstreamState(project: Project, deps: { git: Git }, pinCommit: string): Promise<UpstreamState> {
   let seriesTree: string | undefined;
+  // A patch left out of the series would make upstream/ look like work of the maintainer's: say what is wrong instead.
+  let entries: SeriesEntry[] | null = null;
+  try {
+    entries = readSeriesList(project.seriesFile);
+  } catch {
+    // A series file that cannot be read is reported by whatever reads the series.
+  }
+  if (entries) requireRootPatchesListed(project, entries);
   if (hasCheckout(project.upstreamDir) && (await hasCommit(deps.git, project.upstreamDir, pinCommit))) {
     try {
       const applied = await applySeries({ git: deps.git, repoDir: project.upstreamDir, baseCommit: pinCommit, patches: readSeries(project).patches });

@@ -86,13 +86,11 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
   for (const u of opts.unreadable ?? []) if (u.subject && !oldBySubject.has(u.subject)) oldBySubject.set(u.subject, u);
   const oldByName = new Map(opts.oldPatches.map((p) => [p.name, p]));
   const unreadable = opts.unreadable ?? [];
-  const used = new Set<string>();
-  const entries: ExportEntry[] = [];
+  const formatted: Array<{ commit: string; text: string; parsed: Patch }> = [];
   for (const [i, commit] of commits.entries()) {
     const text = (await git(repoDir, [...FORMAT_PATCH_ARGS, '-1', commit])).stdout;
-    let parsed: Patch;
     try {
-      parsed = parsePatch(`commit ${commit.slice(0, 12)}`, '', Buffer.from(text));
+      formatted.push({ commit, text, parsed: parsePatch(`commit ${commit.slice(0, 12)}`, '', Buffer.from(text)) });
     } catch (err) {
       if (text.search(/^diff --git /m) < 0) {
         const last = i === commits.length - 1 && commit === (await git(repoDir, ['rev-parse', opts.head])).stdout.trim();
@@ -100,9 +98,22 @@ export async function planExport(opts: { git: Git; repoDir: string; base: string
       }
       throw new PatchError(`${(err as Error).message}`, 'add the missing fields to the commit message (git -C upstream commit --amend, or git -C upstream rebase -i for an earlier commit), then export again');
     }
-    let target: SeriesEntry = oldBySubject.get(parsed.header.subject) ?? { name: slugify(parsed.header.subject), path: '' };
-    if (used.has(target.name)) target = { name: `${target.name.replace(/\.patch$/, '')}-${i}.patch`, path: '' };
-    const entry = { name: target.name, path: target.path || `patches/${target.name}` };
+  }
+  // The old files some commit takes over by its subject; a new patch's name must not be one of them,
+  // nor the name of an old file elsewhere (a patch at the root), since a name names one patch.
+  const claimed = new Set(formatted.map((f) => oldBySubject.get(f.parsed.header.subject)?.name).filter((n): n is string => n !== undefined));
+  const elsewhere = new Set([...opts.oldPatches, ...unreadable].filter((p) => p.path !== `patches/${p.name}`).map((p) => p.name));
+  const used = new Set<string>();
+  const entries: ExportEntry[] = [];
+  for (const [i, { commit, text, parsed }] of formatted.entries()) {
+    const matched = oldBySubject.get(parsed.header.subject);
+    let entry: SeriesEntry;
+    if (matched && !used.has(matched.name)) entry = { name: matched.name, path: matched.path };
+    else {
+      let name = slugify(parsed.header.subject);
+      for (let n = i; used.has(name) || claimed.has(name) || elsewhere.has(name); n++) name = `${slugify(parsed.header.subject).replace(/\.patch$/, '')}-${n}.patch`;
+      entry = { name, path: `patches/${name}` };
+    }
     used.add(entry.name);
     const old = oldByName.get(entry.name);
     const keep = !opts.verbatim && old !== undefined && old.path === entry.path && old.headerText === parsed.headerText && (await sameEffect(git, repoDir, old, commit));

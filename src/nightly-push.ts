@@ -61,7 +61,7 @@ export async function commitSeries(git: Git, root: string, message: string): Pro
   const present = [CONFIG_FILE, ...seriesPaths(root)];
   await git(root, ['add', '--all', '--', ...present]);
   // A patch at the root that left the series (upstream made its change).
-  const tracked = (await git(root, ['ls-files', '--', ':(glob)*.patch'])).stdout.split('\n').filter(Boolean);
+  const tracked = (await git(root, ['ls-files', '-z', '--', ':(glob)*.patch'])).stdout.split('\0').filter(Boolean);
   const gone = tracked.filter((p) => !present.includes(p));
   if (gone.length) await git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...gone]);
   const tree = (await git(root, ['write-tree'])).stdout.trim();

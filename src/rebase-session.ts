@@ -31,14 +31,18 @@ export function backUpSeriesFiles(root: string, backupDir: string): void {
   }
 }
 
-/** Puts back what backUpSeriesFiles saved, and removes the patch files that were not there then. */
+/**
+ * Puts back what backUpSeriesFiles saved, and removes the files in patches/
+ * that were not there then. At the root nothing is removed: a rebase writes
+ * no new file there (export puts new patches in patches/), so any other
+ * file there is the maintainer's.
+ */
 export function restoreSeriesFiles(root: string, backupDir: string): void {
-  for (const sub of ['.', 'patches']) {
-    const saved = new Set(fs.readdirSync(path.join(backupDir, sub)).filter((n) => fs.statSync(path.join(backupDir, sub, n)).isFile()));
-    const now = sub === '.' ? rootPatchFiles(root) : fs.readdirSync(path.join(root, sub)).filter((n) => fs.statSync(path.join(root, sub, n)).isFile());
-    for (const name of now) if (!saved.has(name)) fs.rmSync(path.join(root, sub, name));
-    for (const name of saved) writeFileAtomic(path.join(root, sub, name), fs.readFileSync(path.join(backupDir, sub, name)));
-  }
+  const filesIn = (dir: string) => fs.readdirSync(dir).filter((n) => fs.statSync(path.join(dir, n)).isFile());
+  const saved = new Set(filesIn(path.join(backupDir, 'patches')));
+  for (const name of filesIn(path.join(root, 'patches'))) if (!saved.has(name)) fs.rmSync(path.join(root, 'patches', name));
+  for (const name of saved) writeFileAtomic(path.join(root, 'patches', name), fs.readFileSync(path.join(backupDir, 'patches', name)));
+  for (const name of filesIn(backupDir)) writeFileAtomic(path.join(root, name), fs.readFileSync(path.join(backupDir, name)));
 }
 
 /** The files restoreSeriesFiles puts back, for a hint that restores them from git instead. */

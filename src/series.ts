@@ -52,12 +52,13 @@ export function parseSeriesList(text: string, where: string): SeriesEntry[] {
       if (!line) return;
       const atRoot = line.startsWith('../');
       const name = atRoot ? line.slice(3) : line;
-      if (name.includes('/') || name.includes('\\') || name.startsWith('.')) {
-        problems.push(`line ${i + 1}: "${line}" must be a file name inside patches/, or ../NAME for a patch at the project root`);
+      // At the root only *.patch files: the root also holds mlmd-remote.json, package.json and upstream/.
+      if (name.includes('/') || name.includes('\\') || name.startsWith('.') || (atRoot && !name.endsWith('.patch')) || (!atRoot && name === 'series')) {
+        problems.push(`line ${i + 1}: "${line}" must be a file name inside patches/, or ../NAME.patch for a patch at the project root`);
         return;
       }
       if (seen.has(name)) {
-        problems.push(`line ${i + 1}: ${name} is listed twice (first on line ${seen.get(name)})`);
+        problems.push(`line ${i + 1}: ${name} is listed twice (first on line ${seen.get(name)}); a file name names one patch, in patches/ or at the root`);
         return;
       }
       seen.set(name, i + 1);
@@ -66,6 +67,8 @@ export function parseSeriesList(text: string, where: string): SeriesEntry[] {
   if (problems.length) throw new UsageError(`${where} is invalid:\n  ${problems.join('\n  ')}`, 'fix the series file; each patch may appear once');
   return entries;
 }
+
+const isFile = (f: string): boolean => fs.existsSync(f) && fs.statSync(f).isFile();
 
 /** The patch files at the project root (the series may list them as ../NAME). */
 export function rootPatchFiles(root: string): string[] {
@@ -83,22 +86,33 @@ function unlistedRootPatches(loc: SeriesLocation, entries: readonly SeriesEntry[
   return rootPatchFiles(loc.root).filter((n) => !listed.has(n));
 }
 
+/**
+ * Refuses patches at the project root when the series lists none from there:
+ * the layout before ../NAME lines, which applied WORKSPACE.patch unlisted, and
+ * would now build without it. A series that names its root patches leaves
+ * any other file there alone (a maintainer's scratch patch, as in patches/).
+ */
+export function requireRootPatchesListed(loc: SeriesLocation, entries: readonly SeriesEntry[]): void {
+  if (entries.some((e) => !e.path.startsWith('patches/'))) return;
+  const stray = unlistedRootPatches(loc, entries);
+  if (!stray.length) return;
+  const many = stray.length > 1;
+  throw new UsageError(
+    `${stray.join(', ')} ${many ? 'are patches' : 'is a patch'} at the project root that patches/series does not list`,
+    `if ${many ? 'they are' : 'it is'} part of the series, add ${stray.map((n) => `../${n}`).join(', ')} to patches/series where ${many ? 'they apply' : 'it applies'} in the order (a series written before such lines applied WORKSPACE.patch first); otherwise move ${many ? 'them' : 'it'} out of the project root`,
+  );
+}
+
 export function readSeries(loc: SeriesLocation): Series {
   const entries = readSeriesList(loc.seriesFile);
   if (entries.length === 0) {
     throw new UsageError(`the series ${loc.seriesFile} lists no patch`, 'an empty series would build upstream unchanged; list the patches, or restore the file with git checkout');
   }
-  const stray = unlistedRootPatches(loc, entries);
-  if (stray.length) {
-    throw new UsageError(
-      `${stray.join(', ')} ${stray.length > 1 ? 'are patches' : 'is a patch'} at the project root that patches/series does not list`,
-      `list ${stray.length > 1 ? 'each' : 'it'} in patches/series as ${stray.map((n) => `../${n}`).join(', ')}, at the place in the order where ${stray.length > 1 ? 'they apply' : 'it applies'} (WORKSPACE.patch comes first), or delete ${stray.length > 1 ? 'them' : 'it'}`,
-    );
-  }
+  requireRootPatchesListed(loc, entries);
   const files = entries.map((e) => path.join(loc.root, e.path));
-  const missing = files.filter((f) => !fs.existsSync(f));
+  const missing = entries.filter((_, i) => !isFile(files[i]!)).map((e) => e.path);
   if (missing.length) {
-    throw new UsageError(`the series names patch files that do not exist:\n  ${missing.join('\n  ')}`, 'restore them (git checkout -- patches/) or remove them from patches/series');
+    throw new UsageError(`the series names patch files that do not exist:\n  ${missing.join('\n  ')}`, `restore them (git checkout HEAD -- ${missing.join(' ')}) or remove their lines from patches/series`);
   }
   const patches = entries.map((e, i) => {
     try {
@@ -133,11 +147,12 @@ export interface UnreadablePatch {
  */
 export function readSeriesForExport(loc: SeriesLocation): { patches: Patch[]; unreadable: UnreadablePatch[]; order: string[] } {
   const entries = readSeriesList(loc.seriesFile);
+  requireRootPatchesListed(loc, entries);
   const patches: Patch[] = [];
   const unreadable: UnreadablePatch[] = [];
   for (const e of entries) {
     const file = path.join(loc.root, e.path);
-    if (!fs.existsSync(file)) continue;
+    if (!isFile(file)) continue;
     try {
       patches.push(parsePatchFile(file, e.path));
     } catch (err) {

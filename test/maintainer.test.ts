@@ -325,6 +325,39 @@ describe('export', () => {
     assertSameBytes(after, before, [`patches/${name}`, 'patches/series']);
   });
 
+  it('a new patch whose name a patch at the root has gets a name of its own in patches/; the root one stays', async () => {
+    const fx = await makeMaintainerProject(up);
+    fs.renameSync(path.join(fx.root, 'patches', 'setup-pure-wheel.patch'), path.join(fx.root, 'setup-pure-wheel.patch'));
+    fs.writeFileSync(fx.project.seriesFile, seriesText(['WORKSPACE.patch', 'build-python-only.patch', 'metadata-store-grpc-only.patch']).replace(/\n$/, '\n../setup-pure-wheel.patch\n'));
+    await fx.superRepo.commit({}, 'setup-pure-wheel.patch at the root');
+    await edit({ project: fx.project }, deps());
+    const before = seriesFiles(fx.root);
+    await fx.upstreamRepo.commit({ 'ml_metadata/remote_version.py': 'REMOTE = True\n' }, patchMessage('setup: pure wheel', { why: 'a name that slugifies like the root patch', upstreamStatus: 'Pending', dropWhen: 'never' }));
+    const res = await exportSeries({ project: fx.project }, deps());
+    assert.deepEqual(res.patches.map((p) => [p.name, p.path, p.action]), [
+      ['WORKSPACE.patch', 'WORKSPACE.patch', 'kept'],
+      ['build-python-only.patch', 'patches/build-python-only.patch', 'kept'],
+      ['metadata-store-grpc-only.patch', 'patches/metadata-store-grpc-only.patch', 'kept'],
+      ['setup-pure-wheel.patch', 'setup-pure-wheel.patch', 'kept'],
+      ['setup-pure-wheel-4.patch', 'patches/setup-pure-wheel-4.patch', 'added'],
+    ]);
+    assert.deepEqual(res.removed, []);
+    assertSameBytes(seriesFiles(fx.root), before, ['patches/series', 'patches/setup-pure-wheel-4.patch']);
+    assert.match(fs.readFileSync(fx.project.seriesFile, 'utf8'), /^\.\.\/setup-pure-wheel\.patch\nsetup-pure-wheel-4\.patch\n$/m);
+  });
+
+  it('refuses, before writing anything, a patch at the root that the series does not list (the layout before ../NAME lines); sync says so too', async () => {
+    const fx = await edited();
+    const before = seriesFiles(fx.root);
+    fs.writeFileSync(fx.project.seriesFile, fs.readFileSync(fx.project.seriesFile, 'utf8').replace('../WORKSPACE.patch\n', ''));
+    for (const run of [() => exportSeries({ project: fx.project }, deps()), () => sync({ project: fx.project }, deps())]) {
+      const err = await rejection(run);
+      assert.ok(err instanceof UsageError, String(err));
+      assert.equal(err.message, 'WORKSPACE.patch is a patch at the project root that patches/series does not list');
+    }
+    assertSameBytes(seriesFiles(fx.root), before, ['patches/series']);
+  });
+
   it('a commit without the Why trailer is a PatchError naming the field, and nothing is written', async () => {
     const fx = await edited();
     const before = seriesFiles(fx.root);
@@ -686,7 +719,11 @@ describe('rebase', () => {
     await stopped(fx);
     fs.appendFileSync(path.join(fx.root, 'setup-pure-wheel.patch'), 'changed\n');
     fs.rmSync(path.join(fx.root, 'WORKSPACE.patch'));
+    // A file of the maintainer's at the root, made during the conflict, is not the rebase's to remove.
+    fs.writeFileSync(path.join(fx.root, 'resolution.patch'), 'mine\n');
     assert.equal((await rebaseAbort({ project: fx.project }, deps())).status, 'aborted');
+    assert.equal(fs.readFileSync(path.join(fx.root, 'resolution.patch'), 'utf8'), 'mine\n');
+    fs.rmSync(path.join(fx.root, 'resolution.patch'));
     assertSameBytes(seriesFiles(fx.root), before);
 
     const res = await rebaseStart({ project: fx.project, tag: 'v1.1.0' }, deps());

@@ -279,15 +279,15 @@ describe('the series list', () => {
     const file = path.join(tempDir('series'), 'series');
     fs.writeFileSync(file, 'a.patch\nb.patch\n\na.patch\n../b.patch\n');
     const err = throwsUsageError(() => readSeriesList(file), /is invalid/);
-    assert.ok(err.message.includes('line 4: a.patch is listed twice (first on line 1)'), err.message);
-    assert.ok(err.message.includes('line 5: b.patch is listed twice (first on line 2)'), err.message);
+    assert.ok(err.message.includes('line 4: a.patch is listed twice (first on line 1); a file name names one patch, in patches/ or at the root'), err.message);
+    assert.ok(err.message.includes('line 5: b.patch is listed twice (first on line 2); a file name names one patch, in patches/ or at the root'), err.message);
   });
 
   it('rejects path-like names', () => {
     const file = path.join(tempDir('series'), 'series');
-    fs.writeFileSync(file, 'ok.patch\n../../escape.patch\nsub/dir.patch\nback\\slash.patch\n.hidden.patch\n../sub/x.patch\n../.git\n');
+    fs.writeFileSync(file, 'ok.patch\n../../escape.patch\nsub/dir.patch\nback\\slash.patch\n.hidden.patch\n../sub/x.patch\n../.git\n../mlmd-remote.json\n../upstream\nseries\n');
     const err = throwsUsageError(() => readSeriesList(file), /is invalid/);
-    const rule = 'must be a file name inside patches/, or ../NAME for a patch at the project root';
+    const rule = 'must be a file name inside patches/, or ../NAME.patch for a patch at the project root';
     assert.deepEqual(err.message.split('\n').slice(1).map((l) => l.trim()), [
       `line 2: "../../escape.patch" ${rule}`,
       `line 3: "sub/dir.patch" ${rule}`,
@@ -295,6 +295,9 @@ describe('the series list', () => {
       `line 5: ".hidden.patch" ${rule}`,
       `line 6: "../sub/x.patch" ${rule}`,
       `line 7: "../.git" ${rule}`,
+      `line 8: "../mlmd-remote.json" ${rule}`,
+      `line 9: "../upstream" ${rule}`,
+      `line 10: "series" ${rule}`,
     ]);
   });
 
@@ -331,7 +334,8 @@ describe('the series list', () => {
     it('refuses a patch at the root that the series does not list, naming the line to add', () => {
       fs.writeFileSync(path.join(root, 'patches', 'series'), '# the layout before ../NAME lines\none.patch\n');
       const err = throwsUsageError(() => readSeries(opts()), /^WORKSPACE\.patch is a patch at the project root that patches\/series does not list$/);
-      assert.match(err.hint!, /list it in patches\/series as \.\.\/WORKSPACE\.patch/);
+      assert.match(err.hint!, /add \.\.\/WORKSPACE\.patch to patches\/series where it applies in the order/);
+      assert.match(err.hint!, /otherwise move it out of the project root$/);
     });
 
     it('rejects an empty series with a UsageError', () => {
@@ -342,7 +346,8 @@ describe('the series list', () => {
     it('rejects a series naming missing files, listing each', () => {
       fs.writeFileSync(path.join(root, 'patches', 'series'), '../WORKSPACE.patch\none.patch\nnot-there.patch\nalso-missing.patch\n');
       const err = throwsUsageError(() => readSeries(opts()), /^the series names patch files that do not exist:/);
-      assert.deepEqual(err.message.split('\n').slice(1).map((l) => l.trim()), [path.join(root, 'patches', 'not-there.patch'), path.join(root, 'patches', 'also-missing.patch')]);
+      assert.deepEqual(err.message.split('\n').slice(1).map((l) => l.trim()), ['patches/not-there.patch', 'patches/also-missing.patch']);
+      assert.equal(err.hint, 'restore them (git checkout HEAD -- patches/not-there.patch patches/also-missing.patch) or remove their lines from patches/series');
     });
   });
 });

@@ -8,7 +8,7 @@ import { planChangesNothing, planExport, writeExport } from '../export.js';
 import { recoverInterrupted, removeLeftovers } from '../interrupted.js';
 import { appliesInReverse, replayPatch, head, conflictedFiles, remainingMarkers, type RebasePatch, type RebaseState } from '../rebase.js';
 import { parsePatchFile } from '../patchfile.js';
-import { readSeries } from '../series.js';
+import { parseSeriesList, readSeries, seriesLine } from '../series.js';
 import { readPin, redactUrl, resolveRemoteTag, upstreamUrl } from '../pin.js';
 import { checkoutTree, describeState, isDisposable, refuseToTouch, workTreeTree, BUILD_OUTPUT_PATHSPECS } from '../upstream.js';
 import { amInProgress, gitDir, openSession } from '../workbranch.js';
@@ -128,8 +128,13 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
   const { git, log } = deps;
   const dir = project.upstreamDir;
   const step = log.step(`Export the series on ${state.to.tag} and move the pin`);
-  // Each saved file lies in the backup at its path in the project.
-  const oldPatches = state.patches.map((p) => parsePatchFile(p.file, path.relative(state.backupDir, p.file).split(path.sep).join('/'))).map((p, i) => ({ ...p, name: state.patches[i]!.name }));
+  // Each saved file lies in the backup at its path in the project, which must be one a series line can name.
+  const oldPatches = state.patches.map((p) => {
+    const rel = path.relative(state.backupDir, p.file).split(path.sep).join('/');
+    parseSeriesList(seriesLine(rel), `the rebase state ${paths.file} (${p.name} at ${rel})`);
+    return { ...parsePatchFile(p.file, rel), name: p.name };
+  });
+  const config = readJsonFile(project.configPath, PinFieldsSchema, project.configPath, (m) => new UsageError(m, `restore it with git checkout HEAD -- ${CONFIG_FILE}, then mlmd-remote rebase --continue`));
   // The branch, not HEAD: a finish interrupted after its checkout below has HEAD at the tag.
   const tip = (await git(dir, ['rev-parse', `refs/heads/${state.branch}`])).stdout.trim();
   const plan = await planExport({ git, repoDir: dir, base: state.to.commit, head: tip, oldPatches });
@@ -143,7 +148,6 @@ async function finish(project: Project, deps: Deps, state: RebaseState, paths: {
     });
   }
   writeExport(plan, project);
-  const config = readJsonFile(project.configPath, PinFieldsSchema, project.configPath, (m) => new UsageError(m, `restore it with git checkout HEAD -- ${CONFIG_FILE}, then mlmd-remote rebase --continue`));
   config.upstream.tag = state.to.tag;
   config.upstream.commit = state.to.commit;
   writeFileAtomic(project.configPath, `${JSON.stringify(config, null, 2)}\n`);
