@@ -34,3 +34,11 @@ export async function externalServer(address: string): Promise<ServerHandle> {
   }
   return { kind: 'external', host, port, description: `server at ${host}:${port}`, stop: async () => undefined };
 }
+
+/** Stops what a run started and removes its scratch directories, in the order given (the last started first). */
+export async function tearDown(parts: ReadonlyArray<{ stop(): Promise<unknown> } | { dispose(): void } | null | undefined>): Promise<void> {
+  for (const part of parts) {
+    if (part && 'stop' in part) await part.stop();
+    else part?.dispose();
+  }
+}

@@ -13,7 +13,7 @@ import { resolveWheel } from './dist-wheel.js';
 import { findPython } from './python.js';
 import { startHelperServers, type HelperServers } from './helper-servers.js';
 import { startReferenceServer, type ReferenceChoice } from './reference-server.js';
-import type { ServerHandle } from './server-handle.js';
+import { tearDown, type ServerHandle } from './server-handle.js';
 import { declaredRequirements, rangeDrift, readMatrix } from './matrix.js';
 import { runBehaviourSuite } from './behaviour-suite.js';
 import { scratchDir } from './scratch.js';
@@ -54,11 +54,7 @@ export async function verifyMatrix(opts: { project: Project; wheel?: string; pyt
       results.push({ name: row.name, pins: row.pins, installed: suite.installed, passed: suite.passed, failed: suite.failed, skipped: suite.skipped, total: suite.total, ok, durationMs: suite.durationMs, failures: suite.failures });
     }
   } finally {
-    await helpers?.stop();
-    await server?.stop();
-    await database?.stop();
-    databaseDir?.dispose();
-    scratch.dispose();
+    await tearDown([helpers, server, database, databaseDir, scratch]);
   }
   const setupPatch = fs.readFileSync(path.join(project.patchesDir, 'setup-pure-wheel-named-by-build-profile.patch'), 'utf8');
   const drift = rangeDrift(declaredRequirements(setupPatch), spec, Object.fromEntries(results.map((r) => [r.name, r.installed])));

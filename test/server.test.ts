@@ -15,6 +15,7 @@ import { ExitCode, MlmdError, UsageError } from '../src/errors.ts';
 import type { Runner } from '../src/exec.ts';
 import { recordingLogger } from '../src/log.ts';
 import { planReferenceServer, startReferenceServer } from '../src/reference-server.ts';
+import { tearDown } from '../src/server-handle.ts';
 import { wheelUpstreamVersion } from '../src/wheel.ts';
 import { cleanupFixtures, rejection, tempDir, writeTree } from './helpers/fixtures.ts';
 import { projectRoot } from './helpers/real-upstream.ts';
@@ -150,5 +151,15 @@ describe('serve.sh refuses bad arguments before doing anything', () => {
     assert.equal(res.status, 0);
     assert.match(res.stdout, /--requirements FILE/);
     assert.ok(fs.existsSync(reqs));
+  });
+});
+
+describe('tearDown', () => {
+  it('stops servers and removes directories in the order given, passing over what never started', async () => {
+    const done: string[] = [];
+    const server = (name: string) => ({ stop: async () => { done.push(`stop ${name}`); } });
+    const dir = (name: string) => ({ dir: name, dispose: () => { done.push(`remove ${name}`); } });
+    await tearDown([server('helpers'), undefined, server('database'), null, dir('data'), dir('scratch')]);
+    assert.deepEqual(done, ['stop helpers', 'stop database', 'remove data', 'remove scratch']);
   });
 });

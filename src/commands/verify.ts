@@ -9,7 +9,7 @@ import { provenanceUpstreamCommit } from '../provenance.js';
 import { defaultImage, startContainerServer } from '../container.js';
 import { startHelperServers, type HelperServers } from '../helper-servers.js';
 import { SERVER_PLATFORM, startReferenceServer, type ReferenceChoice } from '../reference-server.js';
-import { externalServer, type ServerHandle } from '../server-handle.js';
+import { externalServer, tearDown, type ServerHandle } from '../server-handle.js';
 import { verifyMatrix } from '../verify-matrix.js';
 import { runSuiteIn, withSuiteVenv, type SuiteResult, type SuiteVenv } from '../behaviour-suite.js';
 import { coInstallCheck, coInstallSuite, type CoInstallResult } from '../co-install.js';
@@ -138,9 +138,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
         if (run.status === 'skipped') skip('platforms', `${platform}: ${run.reason}`);
       }
     } finally {
-      await helpers?.stop();
-      await server?.stop();
-      scratch.dispose();
+      await tearDown([helpers, server, scratch]);
     }
   } else if (opts.server !== 'none' || opts.serverAddress) {
     const scratch = scratchDir('verify-server', project.cacheDir);
@@ -187,11 +185,7 @@ export async function verify(opts: VerifyOptions, deps: Deps): Promise<VerifyRes
       });
       live = { server: { kind: server.kind, description: server.description, mlmdVersion: server.mlmdVersion, ...(server.note ? { note: server.note } : {}), address: `${server.host}:${server.port}`, backend, ...(database ? { database: { version: database.version, startupMs: database.startupMs } } : {}) }, ...(helpers.note && !server.note ? { helperNote: helpers.note } : {}), python: python.version, suite, upstreamTests };
     } finally {
-      await helpers?.stop();
-      await server?.stop();
-      await database?.stop();
-      databaseDir?.dispose();
-      scratch.dispose();
+      await tearDown([helpers, server, database, databaseDir, scratch]);
     }
   }
   for (const s of live?.suite.skips ?? []) skip('behaviour-tests', `${s.test}: ${s.message}`);
