@@ -4,11 +4,14 @@
  * config is URL rewriting (url.<base>.insteadOf), and only for commands that
  * reach upstream, because that is how company mirrors work.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { SimpleGitOptions, SimpleGitProgressEvent } from 'simple-git';
 import { MissingToolError } from './errors.js';
 import { CommandFailedError, InterruptedError, quoteForDisplay, trackAbort, type RunOptions, type RunResult, type Runner } from './exec.js';
 import { formatMs, type Logger } from './log.js';
+import { poll } from './poll.js';
 
 /** Every setting the tool's git behaviour depends on, spelled out. */
 export const HERMETIC_GIT_CONFIG: readonly string[] = [
@@ -108,7 +111,32 @@ const PROGRESS_COMMANDS = ['clone', 'fetch'];
 /** A line of git's progress meter, which the progress events report instead. */
 const PROGRESS_LINE = /^(remote: )?[\w ]+:\s+\d+% \(\d+\/\d+\)/;
 
+/** git's refusal to start while another git holds a lock (before it changes anything), and how long to wait for it. */
+const LOCKED = /^fatal: Unable to create '([^']+\.lock)': File exists\./;
+export const LOCK_WAIT_MS = 5_000;
+
+/**
+ * Runs git; when another git holds the repository's lock, waits for it to be
+ * released and runs it again (a lock left after the wait is reported as git
+ * reports it). Interrupted runs stop their git with a signal and exit at
+ * once, so the next command can start while that git is still letting go.
+ */
 async function runGit(log: Logger | undefined, rewrites: readonly string[], cwd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    const res = await runGitOnce(log, rewrites, cwd, args, { ...opts, allowFailure: true });
+    const held = res.ok ? undefined : LOCKED.exec(res.stderr)?.[1];
+    const lock = held === undefined ? null : path.resolve(cwd, held);
+    if (!lock || Date.now() >= deadline) {
+      if (!res.ok && !opts.allowFailure) throw new CommandFailedError(res, cwd);
+      return res;
+    }
+    log?.debug(`${lock} is held by another git; waiting for it`);
+    await poll(() => !fs.existsSync(lock) || Date.now() >= deadline, { timeoutMs: LOCK_WAIT_MS + 1_000, intervalMs: 20, description: `${lock} to be released` });
+  }
+}
+
+async function runGitOnce(log: Logger | undefined, rewrites: readonly string[], cwd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const env = hermeticGitEnv(opts.env);
   const method = args[0] ?? '';
   // --quiet asks for no progress, and simple-git's --progress would override it.

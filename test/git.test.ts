@@ -85,6 +85,24 @@ describe('hermetic git', () => {
     assert.equal(stdin.stdout, 'ce013625030ba8dba906f756967f9e9ca394464a\n');
   });
 
+  it('waits for a lock another git is releasing, and reports one that stays as git does', async () => {
+    const repo = await makeRepo({ 'f.txt': 'a\n' });
+    const lock = path.join(repo.dir, '.git', 'index.lock');
+    // What a git stopped by a Ctrl-C a moment ago leaves until it has let go.
+    fs.writeFileSync(lock, '');
+    const released = setTimeout(() => fs.rmSync(lock), 300);
+    fs.writeFileSync(path.join(repo.dir, 'f.txt'), 'b\n');
+    await git(repo.dir, ['add', 'f.txt']);
+    clearTimeout(released);
+    assert.equal(await repo.out(['diff', '--cached', '--name-only']), 'f.txt');
+    assert.equal(fs.existsSync(lock), false);
+    fs.writeFileSync(lock, '');
+    const err = await rejection(() => git(repo.dir, ['reset', '--quiet']));
+    assert.ok(err instanceof CommandFailedError, String(err));
+    assert.match(err.message, /index\.lock': File exists/);
+    assert.equal(await repo.out(['diff', '--cached', '--name-only']), 'f.txt', 'a git refused by the lock changed nothing');
+  });
+
   it('stops a git that runs past its time limit', async () => {
     const repo = await makeRepo();
     const started = Date.now();
