@@ -275,11 +275,15 @@ export function leftRunning(opts: { start: string; marker: string; cwd?: string 
   const script = `
       const { killRunningProcesses } = await import(${srcModule('exec.ts')});
       ${opts.start}
-      const { execSync } = await import('node:child_process');
-      for (let i = 0; i < 100; i++) {
+      const { spawnSync } = await import('node:child_process');
+      // This process's own command line holds the marker too: only another process counts.
+      const started = () => spawnSync('pgrep', ['-f', ${JSON.stringify(opts.marker)}], { encoding: 'utf8' }).stdout.split('\\n').some((p) => p && Number(p) !== process.pid);
+      let seen = false;
+      for (let i = 0; i < 100 && !seen; i++) {
         await new Promise((r) => setTimeout(r, 50));
-        try { execSync("pgrep -f '${opts.marker}'"); break; } catch {}
+        seen = started();
       }
+      if (!seen) { process.stderr.write('the process to interrupt never started\\n'); process.exit(3); }
       killRunningProcesses('SIGTERM');
       process.exit(130);
     `;
