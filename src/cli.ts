@@ -8,7 +8,7 @@ import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { loadProject, type Project } from './config.js';
 import { ExitCode, MlmdError, UsageError } from './errors.js';
-import { killRunningProcesses, processRunner } from './exec.js';
+import { killRunningProcesses, processRunner, waitForExit } from './exec.js';
 import { hermeticGit, userUrlRewrites } from './git.js';
 import { withLock } from './lock.js';
 import { stderrLogger } from './log.js';
@@ -132,7 +132,7 @@ function exitOnSignals(): void {
       if (stopping) return;
       stopping = true;
       process.stderr.write(`\ninterrupted (${signal}): stopping, nothing half-written is kept\n`);
-      killRunningProcesses('SIGTERM');
+      waitForExit(killRunningProcesses('SIGTERM'), 2_000);
       process.exit(ExitCode.interrupted);
     });
   }

@@ -125,17 +125,43 @@ export function trackAbort(controller: AbortController): () => void {
 }
 
 /** Sends `signal` to every process the runner started that is still running. */
-export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
-  if ([...running].some((p) => p.gitTree)) killGitTrees(signal);
+export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): number[] {
+  const signalled = [...running].some((p) => p.gitTree) ? killGitTrees(signal) : [];
   for (const proc of running) {
     try {
       const group = proc.group?.();
       if (group) process.kill(-group, signal);
       else proc.kill(signal);
+      if (group) signalled.push(group);
     } catch {
       // already gone
     }
   }
+  return signalled;
+}
+
+/**
+ * Blocks (no other code of this run goes on) until `pids` have exited, at
+ * most `ms`: a git stopped a moment ago may still be writing files or holding
+ * its lock, and the next command must not find it at work. A dead child this
+ * process has not reaped yet is a zombie, which counts as gone.
+ */
+export function waitForExit(pids: readonly number[], ms: number): void {
+  const deadline = Date.now() + ms;
+  const gone = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+    } catch {
+      try {
+        process.kill(pid, 0);
+        return !fs.existsSync('/proc/self'); // no /proc: cannot tell a zombie, so do not wait on it
+      } catch {
+        return true;
+      }
+    }
+  };
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (pids.some((pid) => !gone(pid)) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 10);
 }
 
 /**
@@ -144,12 +170,12 @@ export function killRunningProcesses(signal: NodeJS.Signals = 'SIGTERM'): void {
  * submodule's clone) running: list the processes once, synchronously, and
  * stop every git this process started with everything under it.
  */
-function killGitTrees(signal: NodeJS.Signals): void {
+function killGitTrees(signal: NodeJS.Signals): number[] {
   let listing: string;
   try {
     listing = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,comm='], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
-    return; // no ps: aborting still stops git itself
+    return []; // no ps: aborting still stops git itself
   }
   const children = new Map<number, number[]>();
   const tree: number[] = [];
@@ -168,6 +194,7 @@ function killGitTrees(signal: NodeJS.Signals): void {
       // already gone
     }
   }
+  return tree;
 }
 
 /** A Runner on child processes (through zx, which quotes every argument). */
