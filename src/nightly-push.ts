@@ -11,7 +11,7 @@ import path from 'node:path';
 import { MlmdError, UsageError } from './errors.js';
 import type { Git } from './git.js';
 import { localPathOf, redactUrl } from './pin.js';
-import { seriesPaths } from './series.js';
+import { ROOT_PATCHES_PATHSPEC, seriesPaths } from './series.js';
 import { CONFIG_FILE } from './config.js';
 
 export const nightlyBranch = (tag: string): string => `mlmd-remote/upstream-${tag}`;
@@ -61,7 +61,7 @@ export async function commitSeries(git: Git, root: string, message: string): Pro
   const present = [CONFIG_FILE, ...seriesPaths(root)];
   await git(root, ['add', '--all', '--', ...present]);
   // A patch at the root that left the series (upstream made its change).
-  const tracked = (await git(root, ['ls-files', '-z', '--', ':(glob)*.patch'])).stdout.split('\0').filter(Boolean);
+  const tracked = (await git(root, ['ls-files', '-z', '--', ROOT_PATCHES_PATHSPEC])).stdout.split('\0').filter(Boolean);
   const gone = tracked.filter((p) => !present.includes(p));
   if (gone.length) await git(root, ['rm', '--cached', '--quiet', '--ignore-unmatch', '--', ...gone]);
   const tree = (await git(root, ['write-tree'])).stdout.trim();

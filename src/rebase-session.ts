@@ -18,9 +18,6 @@ import { rootPatchFiles } from './series.js';
 import { workTreeTree } from './upstream.js';
 import { amInProgress, gitDir, stateDir } from './workbranch.js';
 
-/** What `git status` must find clean before a rebase: the pin, patches/ and any patch at the root. */
-export const SUPERPROJECT_PATHSPEC = [CONFIG_FILE, 'patches', ':(glob)*.patch'];
-
 /** Saves the superproject's files a rebase rewrites into `backupDir`, each under its path in the project. */
 export function backUpSeriesFiles(root: string, backupDir: string): void {
   fs.mkdirSync(path.join(backupDir, 'patches'), { recursive: true });

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONFIG_FILE } from './config.js';
 import { PatchError, UsageError } from './errors.js';
 import { checkSeriesPaths } from './patch-paths.js';
 import { decodeMimeWords, parsePatchFile, type Patch } from './patchfile.js';
@@ -74,6 +75,12 @@ const isFile = (f: string): boolean => fs.existsSync(f) && fs.statSync(f).isFile
 export function rootPatchFiles(root: string): string[] {
   return fs.readdirSync(root).filter((n) => n.endsWith('.patch') && fs.statSync(path.join(root, n)).isFile()).sort();
 }
+
+/** git's pathspec for the patches at the project root (glob magic: `*` does not cross '/'). */
+export const ROOT_PATCHES_PATHSPEC = ':(glob)*.patch';
+
+/** Everything a rebase rewrites in the project, as a git pathspec: the pin, patches/ and the patches at the root. */
+export const SERIES_PATHSPEC: readonly string[] = [CONFIG_FILE, 'patches', ROOT_PATCHES_PATHSPEC];
 
 /** Where the series is kept in a project, relative to its root: patches/ and the patches at the root. */
 export function seriesPaths(root: string): string[] {

@@ -179,7 +179,7 @@ describe('nightly --push', () => {
     assert.match(issue, /the rebase stopped on a conflict\. Nothing was pushed\./);
     assert.ok(issue.includes(`\`${conflicted.name}\``), issue);
     assert.ok(issue.includes(`- \`${file.path}\`, lines ${file.hunks.map((h) => `${h.startLine}-${h.endLine}`).join(', ')}`), issue);
-    for (const command of ['git switch main && git pull --ff-only', 'npx mlmd-remote sync', 'npx mlmd-remote rebase v1.5.0', `git -C upstream add -- ${file.path}`, 'npx mlmd-remote rebase --continue', 'npx mlmd-remote build', 'npx mlmd-remote verify']) {
+    for (const command of ['git switch main && git pull --ff-only', 'npx mlmd-remote sync', 'npx mlmd-remote rebase v1.5.0', `git -C upstream add -- ${file.path}`, 'npx mlmd-remote rebase --continue', 'npx mlmd-remote build', 'npx mlmd-remote verify', "git add -A -- mlmd-remote.json patches ':(glob)*.patch' && git commit"]) {
       assert.ok(issue.includes(command), `issue.md lacks ${command}:\n${issue}`);
     }
     // Nothing of the checkout changed.

@@ -6,6 +6,7 @@
  */
 import type { NightlyAttention, NightlyPush, NightlyTag, RebaseResult, VerifyResult } from '../results.js';
 import type { ReviewResult } from '../review.js';
+import { SERIES_PATHSPEC } from '../series.js';
 import type { WheelDiff } from '../wheeldiff.js';
 import { renderRebaseMarkdown, renderReviewMarkdown } from './series.js';
 import { renderVerifyMarkdown } from './verify.js';
@@ -85,7 +86,7 @@ function takeOver(r: IssueReport): string[] {
     const files = conflicted.conflict.files.map((f) => f.path);
     lines.push(`# it stops at ${conflicted.name}: resolve ${files.map((f) => `upstream/${f}`).join(', ')} with git, then`, `git -C upstream add -- ${files.join(' ')}`, 'npx mlmd-remote rebase --continue   # again for each patch that stops; rebase --abort undoes it all');
   }
-  lines.push('npx mlmd-remote build --verbose', 'npx mlmd-remote verify --markdown', `git add -A -- mlmd-remote.json patches ':(glob)*.patch' && git commit -m "Move to upstream ${tag}"`, '```');
+  lines.push('npx mlmd-remote build --verbose', 'npx mlmd-remote verify --markdown', `git add -A -- ${SERIES_PATHSPEC.map((p) => (p.includes('*') ? `'${p}'` : p)).join(' ')} && git commit -m "Move to upstream ${tag}"`, '```');
   return lines;
 }
 
